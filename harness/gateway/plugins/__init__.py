@@ -1,0 +1,1 @@
+"""Plugin implementations of the reference gateway, by Kong plugin name."""
