@@ -1,0 +1,1 @@
+"""Reports under reports/: conformance (contract suite) and load runs."""
