@@ -222,15 +222,23 @@ class TenantContextConfig(Strict):
 
     tenant_service_url: str
     cache_ttl: Annotated[int, Field(gt=0)] = 30
-    negative_cache_ttl: Annotated[int, Field(ge=0)] = 5
+    negative_cache_ttl: Annotated[int, Field(ge=0, le=86400)] = 5
     timeout: Annotated[int, Field(gt=0)] = 1000
-    issuer: str
-    audience: str
-    tenant_claim: str = "tenant_id"
-    tier_consumer_prefix: str = "tier-"
-    tenant_header: str = "X-Tenant-ID"
-    tier_header: str = "X-Tenant-Tier"
-    public_routes: Names = []
+    issuer: Annotated[str, Field(min_length=1)]
+    audience: Annotated[str, Field(min_length=1)]
+    tenant_claim: Annotated[str, Field(min_length=1)] = "tenant_id"
+    tier_consumer_prefix: Annotated[str, Field(min_length=1)] = "tier-"
+    # Kong's typedefs.header_name character set.
+    tenant_header: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]+$")] = "X-Tenant-ID"
+    tier_header: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]+$")] = "X-Tenant-Tier"
+    public_routes: list[Annotated[str, Field(min_length=1)]] = []
+
+    @model_validator(mode="after")
+    def _headers_differ(self) -> TenantContextConfig:
+        # schema.lua entity check: one header cannot carry both values.
+        if self.tenant_header.lower() == self.tier_header.lower():
+            raise fail("tenant_header and tier_header to differ", self.tier_header)
+        return self
 
 
 class _PluginBase(Strict):
