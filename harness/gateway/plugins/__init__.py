@@ -1,1 +1,35 @@
-"""Plugin implementations of the reference gateway, by Kong plugin name."""
+"""Plugin implementations of the reference gateway, by Kong plugin name.
+
+`REGISTRY[name]` is a `Plugin` subclass; the data plane builds each plugin
+entity once with `(typed config from harness.model.plugins, runtime)` where
+runtime satisfies `PluginRuntime`. Custom Lua plugins (kong/custom-plugins/<name>)
+are registered through the generic Lua plugin factory.
+
+Contract with the data plane (see docs/reference-gateway.md, "Plugins"):
+- `Exit` from `access` -> Kong-generated response; header_filter and log still run.
+- Any other exception from a phase (e.g. `PluginCrash`) is a Lua `error()` in
+  Kong: answer 500 `An unexpected error occurred` via the nginx error handler.
+- `ctx.shared["max_body_bytes"]` (set by request-size-limiting) asks the data
+  plane to stop reading a body without Content-Length (chunked) past that many
+  bytes and answer 413 `Request size limit exceeded`.
+"""
+
+from __future__ import annotations
+
+from harness.gateway.plugin_api import Plugin
+from harness.gateway.plugins._kong import PluginCrash
+from harness.gateway.plugins._runtime import PluginRuntime, StandaloneRuntime
+from harness.gateway.plugins.correlation_id import CorrelationIdPlugin
+from harness.gateway.plugins.jwt import JwtPlugin
+from harness.gateway.plugins.rate_limiting import RateLimitingPlugin
+
+__all__ = ["REGISTRY", "PluginCrash", "PluginRuntime", "StandaloneRuntime"]
+
+REGISTRY: dict[str, type[Plugin]] = {
+    cls.name: cls
+    for cls in (
+        CorrelationIdPlugin,
+        JwtPlugin,
+        RateLimitingPlugin,
+    )
+}

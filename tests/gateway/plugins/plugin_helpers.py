@@ -1,0 +1,79 @@
+"""Builders shared by the plugin tests (requests, contexts, a real redis-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.gateway.plugin_api import Ctx, Headers, Request
+from harness.model import Gateway
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def make_request(method: str = "GET", path: str = "/api/users", *, query: str = "",
+                 headers: list[tuple[str, str]] | None = None, host: str = "acme.app.example.com",
+                 client_ip: str = "10.0.0.7") -> Request:
+    return Request(method=method, scheme="http", host=host, port=8000, path=path,
+                   raw_path=path, query=query, headers=Headers(headers or []),
+                   client_ip=client_ip)
+
+
+def make_ctx(gateway: Gateway, route: str | None = "users") -> Ctx:
+    return Ctx(gateway=gateway, request_id="0123abcd",
+               route=gateway.route(route) if route else None)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A throwaway redis-server (no persistence) that tests may kill and restart."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.tmp = tmp
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.tmp)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self.proc = None
+
+    def command(self, *args: str) -> bytes:
+        payload = f"*{len(args)}\r\n".encode() + b"".join(
+            f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)
+        with socket.create_connection(("127.0.0.1", self.port), 1) as s:
+            s.sendall(payload)
+            return s.recv(65536)
