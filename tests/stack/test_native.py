@@ -1,0 +1,210 @@
+"""Acceptance of the native stack with real processes (one `up` shared by the module)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import jwt
+import psutil
+import pytest
+
+from harness.errors import StackAlreadyRunning, StackError
+from harness.model import load_gateway
+from harness.settings import Settings
+from harness.stack.native import NativeStack, stub_instances, target_from_state
+
+pytestmark = pytest.mark.stack
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run_dir() -> Path:
+    # Not pytest's tmp_path: its parents are mode 700 and PostgreSQL runs as `postgres`.
+    return Path(tempfile.mkdtemp(prefix="harness-native-test-"))
+
+
+def _ports_of(stack: NativeStack) -> list[int]:
+    return sorted({e.port for s in stack.services() for e in stack._state.services[s]
+                   .endpoints.values()})
+
+
+def _pids_of(stack: NativeStack) -> list[int]:
+    return [stack._state.services[s].record.pid for s in stack.services()]
+
+
+def _port_free(port: int) -> bool:
+    """Nobody listens: a server could bind it again (TIME_WAIT left by closed
+    connections does not count, as for any server using SO_REUSEADDR)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+            return True
+        except OSError:
+            return False
+
+
+def _ps_pids() -> set[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,stat="], capture_output=True, text=True,
+                         check=True).stdout
+    return {int(p) for p, stat in (line.split() for line in out.splitlines()) if "Z" not in stat}
+
+
+@pytest.fixture(scope="module")
+def stack():
+    run_dir = _run_dir()
+    st = NativeStack(Settings(run_dir=run_dir, gateway=False))
+    st.start()
+    yield st
+    st.stop()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def http():
+    with httpx.Client(timeout=5) as c:
+        yield c
+
+
+def test_every_service_is_healthy_after_up(stack):
+    states = {n: stack.status(n).state for n in stack.services()}
+    assert states and set(states.values()) == {"healthy"}, states
+    assert {"redis", "postgres", "tenant-service", "auth-service"} <= set(states)
+
+
+def test_one_stub_per_kong_upstream_target_echoes_through_its_port(stack, http):
+    instances = stub_instances(load_gateway(ROOT))
+    assert len(instances) >= 6
+    for service, inst, _ in instances:
+        echo = http.get(stack.endpoint(inst).url + "/ping").json()
+        assert (echo["service"], echo["instance"], echo["path"]) == (service, inst, "/ping")
+
+
+def test_resolve_map_covers_every_upstream_target_and_redis(stack):
+    gw = load_gateway(ROOT)
+    targets = {t.target for u in gw.kong.upstreams for t in u.targets}
+    assert targets | {"redis:6379"} <= set(stack.resolve_map)
+    assert stack.resolve_map["redis:6379"] == f"127.0.0.1:{stack.endpoint('redis').port}"
+
+
+def test_tenant_service_resolves_a_seeded_custom_domain_from_postgres(stack, http):
+    base = stack.endpoint("tenant-service").url
+    r = http.get(base + "/v1/tenants/resolve", params={"host": "API.Acme-Corp.com."})
+    assert r.status_code == 200
+    assert r.json() == {"id": "acme", "name": "ACME Corporation", "tier": "enterprise",
+                        "status": "active", "subdomain": "acme",
+                        "custom_domains": ["api.acme-corp.com"]}
+    assert http.get(base + "/v1/tenants/resolve",
+                    params={"host": "globex.app.example.com"}).json()["id"] == "globex"
+    r = http.get(base + "/v1/tenants/resolve", params={"host": "nobody.example.org"})
+    assert (r.status_code, r.json()) == (404, {"message": "unknown host"})
+
+
+def test_tenant_admin_adds_retiers_suspends_and_resets(stack, http):
+    base = stack.endpoint("tenant-service").url
+    r = http.post(base + "/admin/tenants", json={"id": "wayne", "name": "Wayne", "subdomain":
+                                                 "wayne", "tier": "pro",
+                                                 "custom_domains": ["api.wayne.io"]})
+    assert r.status_code == 201, r.text
+    r = http.patch(base + "/admin/tenants/wayne", json={"tier": "basic", "status": "suspended"})
+    assert (r.json()["tier"], r.json()["status"]) == ("basic", "suspended")
+    assert http.get(base + "/v1/tenants/resolve",
+                    params={"host": "api.wayne.io"}).json()["id"] == "wayne"
+    r = http.patch(base + "/admin/tenants/wayne", json={"tier": "platinum"})
+    assert r.status_code == 400 and "patch.tier: expected a tier of kong/tiers.yaml" in r.text
+    assert http.get(base + "/v1/tenant", headers={"X-Tenant-ID": "wayne"}).status_code == 200
+    assert http.post(base + "/admin/reset").status_code == 200
+    assert http.get(base + "/v1/tenant", headers={"X-Tenant-ID": "wayne"}).status_code == 404
+
+
+def test_auth_service_token_verifies_with_its_jwks(stack, http):
+    base = stack.endpoint("auth-service").url
+    r = http.post(base + "/auth/token", headers={"X-Tenant-ID": "acme"},
+                  json={"username": "alice"})
+    assert r.status_code == 200
+    token = r.json()["access_token"]
+    jwks = http.get(base + "/.well-known/jwks.json").json()
+    assert {k["kid"] for k in jwks["keys"]} == {"auth-dev-1", "auth-dev-2"}
+    kid = jwt.get_unverified_header(token)["kid"]
+    key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == kid)).key
+    claims = jwt.decode(token, key, algorithms=["RS256"], audience="api.app.example.com",
+                        issuer="https://auth.app.example.com")
+    assert (claims["sub"], claims["tenant_id"]) == ("alice", "acme")
+    assert 0 < claims["exp"] - claims["iat"] <= 3600 and claims["jti"]
+
+
+def test_auth_admin_mints_with_the_second_key_for_rotation(stack, http):
+    base = stack.endpoint("auth-service").url
+    r = http.post(base + "/admin/tokens", json={"tenant_id": "stark", "sub": "tony",
+                                                "kid": "auth-dev-2", "ttl": 60})
+    assert jwt.get_unverified_header(r.json()["access_token"])["kid"] == "auth-dev-2"
+
+
+def test_second_start_says_a_stack_already_runs(stack):
+    with pytest.raises(StackAlreadyRunning, match="already runs"):
+        NativeStack(stack.settings).start()
+    assert stack.status("redis").state == "healthy"
+
+
+def test_attach_reads_the_state_file_and_target_needs_a_gateway(stack):
+    other = NativeStack.attach(stack.run_dir)
+    assert other.endpoint("user-1") == stack.endpoint("user-1")
+    assert "user-1-admin" in {e for s in other.services()
+                              for e in other._state.services[s].endpoints}
+    with pytest.raises(StackError, match="has no gateway"):
+        target_from_state(stack.run_dir)
+
+
+def test_down_leaves_no_process_and_frees_every_port():
+    st = NativeStack(Settings(run_dir=_run_dir(), gateway=False))
+    st.start()
+    pids, ports = _pids_of(st), _ports_of(st)
+    t0 = time.monotonic()
+    st.stop()
+    assert time.monotonic() - t0 < 3
+    assert not set(pids) & _ps_pids()
+    assert all(_port_free(p) for p in ports), [p for p in ports if not _port_free(p)]
+    shutil.rmtree(st.run_dir, ignore_errors=True)
+
+
+def test_down_after_the_launcher_was_sigkilled_cleans_up():
+    run_dir = _run_dir()
+    env = {**os.environ, "HARNESS_GATEWAY": "false"}
+    cmd = [sys.executable, "-m", "harness"]
+    launcher = subprocess.Popen([*cmd, "up", "--foreground", "--run-dir", str(run_dir)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                cwd=ROOT, text=True)
+    try:
+        deadline = time.monotonic() + 40
+        assert launcher.stdout is not None
+        for line in launcher.stdout:
+            if "ready in" in line or time.monotonic() > deadline:
+                break
+        stack = NativeStack.attach(run_dir)
+        pids, ports = _pids_of(stack), _ports_of(stack)
+        assert len(pids) >= 10
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait(5)
+        assert all(psutil.pid_exists(p) for p in pids)  # orphans until `down`
+        down = subprocess.run([*cmd, "down", "--run-dir", str(run_dir)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=30)
+        assert down.returncode == 0, down.stderr
+        assert not set(pids) & _ps_pids()
+        assert all(_port_free(p) for p in ports)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+        if launcher.stdout is not None:
+            launcher.stdout.close()
+        NativeStack.attach(run_dir).stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
