@@ -104,6 +104,26 @@ class Request:
     body: bytes | None = None          # set only when a plugin asked for the body
     content_length: int | None = None
     upstream_path: str | None = None   # set by the router (strip_path etc.)
+    # The data plane's buffered client body (see read_body); not for plugins.
+    body_source: Any = field(default=None, repr=False, compare=False)
+
+    async def read_body(self) -> bytes:
+        """ngx.req.read_body() + get_body_data(): the whole client body.
+
+        Waits until the client sent it all (Kong buffers request bodies);
+        sends `100 Continue` first when the client asked for it.
+        """
+        if self.body is None and self.body_source is not None:
+            self.body = await self.body_source.read()
+        return self.body or b""
+
+    async def body_size(self) -> int:
+        """Size of the whole client body without loading it into memory."""
+        if self.body is not None:
+            return len(self.body)
+        if self.body_source is None:
+            return 0
+        return int(await self.body_source.size())
 
     def query_args(self) -> dict[str, str | list[str]]:
         from urllib.parse import parse_qsl
@@ -172,6 +192,8 @@ class Ctx:
     upstream_target: str | None = None       # "host:port" of the target that answered
     bytes_in: int = 0
     bytes_out: int = 0
+    uri_captures: dict[str, str] = field(default_factory=dict)  # router named groups
+    response_source: str | None = None       # "service" | "kong" (prometheus `source`)
 
 
 class Plugin:

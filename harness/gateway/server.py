@@ -1,0 +1,325 @@
+"""The client side: HTTP/1.1 connections parsed with httptools, requests served in order.
+
+One `ClientConn` per TCP (or TLS) connection. Pipelined requests are queued
+and answered in order; each request is an `Exchange` handed to the
+`Handler` (harness.gateway.handler). Request bodies are buffered as Kong
+does (request_buffering), spilling to a temporary file past `BODY_MEMORY`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+import tempfile
+import time
+from typing import IO, TYPE_CHECKING
+
+import httptools
+
+if TYPE_CHECKING:
+    from harness.gateway.handler import Handler
+    from harness.gateway.proxy import UpstreamConn
+
+__all__ = ["BODY_MEMORY", "Body", "ClientConn", "Exchange"]
+
+BODY_MEMORY = 1 << 20          # bytes kept in memory before spilling to a temp file
+MAX_HEADER_LINE = 8192         # nginx large_client_header_buffers 4 8k
+MAX_HEADERS_TOTAL = 4 * 8192
+MAX_PIPELINE = 16              # queued requests before reading pauses
+
+
+class Body:
+    """The buffered request body of one request."""
+
+    __slots__ = ("chunks", "size", "file", "done", "_waiter", "conn", "expect_continue",
+                 "_continued", "discard")
+
+    def __init__(self, conn: ClientConn, expect_continue: bool) -> None:
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.file: IO[bytes] | None = None
+        self.done = False
+        self._waiter: asyncio.Future[None] | None = None
+        self.conn = conn
+        self.expect_continue = expect_continue
+        self._continued = False
+        self.discard = False
+
+    def feed(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.discard:
+            return
+        if self.file is not None:
+            self.file.write(data)
+            return
+        self.chunks.append(data)
+        if self.size > BODY_MEMORY:
+            self.file = tempfile.TemporaryFile(prefix="harness-gw-body-")
+            for c in self.chunks:
+                self.file.write(c)
+            self.chunks = []
+
+    def finish(self) -> None:
+        self.done = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self) -> None:
+        if self.done:
+            return
+        if self.expect_continue and not self._continued:
+            self._continued = True
+            self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self._waiter is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+        await self._waiter
+
+    async def read(self) -> bytes:
+        await self.wait()
+        if self.file is not None:
+            self.file.seek(0)
+            return self.file.read()
+        return b"".join(self.chunks)
+
+    def iter_file(self, chunk: int = 65536) -> collections.abc.Iterator[bytes]:
+        assert self.file is not None
+        self.file.seek(0)
+        while True:
+            data = self.file.read(chunk)
+            if not data:
+                return
+            yield data
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        self.chunks = []
+
+
+class _BodySource:
+    """What plugin_api.Request.body_source expects: read() and size()."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: Body) -> None:
+        self.body = body
+
+    async def read(self) -> bytes:
+        return await self.body.read()
+
+    async def size(self) -> int:
+        await self.body.wait()
+        return self.body.size
+
+
+class Exchange:
+    """One client request and its response state."""
+
+    __slots__ = ("conn", "method", "url", "headers", "http_version", "keep_alive", "body",
+                 "started", "started_mono", "header_bytes", "upgrade", "source", "responded")
+
+    def __init__(self, conn: ClientConn) -> None:
+        self.conn = conn
+        self.method = ""
+        self.url = b""
+        self.headers: list[tuple[str, str]] = []
+        self.http_version = "1.1"
+        self.keep_alive = True
+        self.body: Body | None = None
+        self.started = time.time()
+        self.started_mono = time.monotonic()
+        self.header_bytes = 0
+        self.upgrade = False
+        self.source: _BodySource | None = None
+        self.responded = False      # the response head went out
+
+    def body_source(self) -> _BodySource | None:
+        if self.body is None:
+            return None
+        if self.source is None:
+            self.source = _BodySource(self.body)
+        return self.source
+
+
+class ClientConn(asyncio.Protocol):
+    """One client connection (plain or TLS)."""
+
+    def __init__(self, handler: Handler, scheme: str, port: int) -> None:
+        self.handler = handler
+        self.scheme = scheme
+        self.port = port
+        self.loop = handler.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.client_ip = ""
+        self.parsing: Exchange | None = None
+        self.queue: collections.deque[Exchange] = collections.deque()
+        self.current: Exchange | None = None
+        self.closed = False
+        self.streaming: UpstreamConn | None = None
+        self.write_paused = False
+        self._drain: asyncio.Future[None] | None = None
+        self._paused_reading = False
+        self.parse_error: int | None = None
+
+    # -- asyncio.Protocol ------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.client_ip = peer[0] if peer else "127.0.0.1"
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        st = self.handler.runtime.stats
+        st.connections_accepted += 1
+        st.connections_handled += 1
+        st.connections_active += 1
+
+    def data_received(self, data: bytes) -> None:
+        if self.parse_error is not None:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # WebSocket/h2c upgrades are not proxied by this gateway.
+            self._reject(400, "Bad request")
+        except httptools.HttpParserError:
+            self._reject(self.parse_error or 400, "Bad request")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.handler.runtime.stats.connections_active -= 1
+        if self.streaming is not None:
+            self.streaming.abort()
+            self.streaming = None
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+        for ex in (self.current, *self.queue):
+            if ex is not None and ex.body is not None:
+                ex.body.finish()
+                ex.body.close()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self.streaming is not None:
+            self.streaming.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.streaming is not None:
+            self.streaming.resume_reading()
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    async def drain(self) -> None:
+        if self.write_paused and not self.closed:
+            self._drain = self.loop.create_future()
+            await self._drain
+
+    # -- httptools callbacks -------------------------------------------
+    def on_message_begin(self) -> None:
+        self.parsing = Exchange(self)
+
+    def on_url(self, url: bytes) -> None:
+        ex = self.parsing
+        assert ex is not None
+        ex.url += url
+        if len(ex.url) > MAX_HEADER_LINE:
+            self.parse_error = 414
+            raise httptools.HttpParserError("URI too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        ex = self.parsing
+        assert ex is not None
+        size = len(name) + len(value) + 4
+        ex.header_bytes += size
+        if size > MAX_HEADER_LINE or ex.header_bytes > MAX_HEADERS_TOTAL:
+            self.parse_error = 494
+            raise httptools.HttpParserError("header too large")
+        ex.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        ex = self.parsing
+        assert ex is not None
+        p = self.parser
+        ex.method = p.get_method().decode("ascii", "replace")
+        ex.http_version = p.get_http_version()
+        ex.keep_alive = p.should_keep_alive()
+        has_body = False
+        expect = False
+        for k, v in ex.headers:
+            lk = k.lower()
+            if lk == "content-length":
+                has_body = v.strip() != "0"
+            elif lk == "transfer-encoding":
+                has_body = True
+            elif lk == "expect" and v.lower() == "100-continue":
+                expect = True
+        if has_body:
+            ex.body = Body(self, expect)
+        self.queue.append(ex)
+        if self.current is None:
+            self._start_next()
+        elif len(self.queue) > MAX_PIPELINE and not self._paused_reading:
+            self._paused_reading = True
+            if self.transport is not None:
+                self.transport.pause_reading()
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.parsing
+        if ex is not None and ex.body is not None:
+            ex.body.feed(body)
+
+    def on_message_complete(self) -> None:
+        ex = self.parsing
+        if ex is not None and ex.body is not None:
+            ex.body.finish()
+
+    # -- request scheduling ----------------------------------------------
+    def _start_next(self) -> None:
+        if self.closed or not self.queue:
+            return
+        ex = self.queue.popleft()
+        self.current = ex
+        if self._paused_reading and len(self.queue) <= MAX_PIPELINE // 2:
+            self._paused_reading = False
+            if self.transport is not None:
+                self.transport.resume_reading()
+        self.handler.runtime.stats.total_requests += 1
+        self.loop.create_task(self.handler.handle(ex))
+
+    def finished(self, ex: Exchange, keep_alive: bool) -> None:
+        """The handler wrote the whole response for `ex`."""
+        if ex.body is not None:
+            ex.body.discard = True
+            ex.body.close()
+        self.current = None
+        self.streaming = None
+        if not keep_alive or not ex.keep_alive:
+            self.close()
+            return
+        if self.queue:
+            self._start_next()
+
+    # -- output -------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+
+    def _reject(self, status: int, _msg: str) -> None:
+        """A request nginx refuses while parsing: answer and close."""
+        self.parse_error = status
+        if self.current is None:
+            self.handler.reject_unparsed(self, status)
+        else:
+            self.close()
