@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -10,6 +11,8 @@ from pydantic_core import PydanticCustomError
 from harness.errors import ConfigError
 
 __all__ = ["Strict", "config_error", "fail", "to_config_error"]
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class Strict(BaseModel):
@@ -34,9 +37,11 @@ class Strict(BaseModel):
         return data
 
 
-def fail(expected: str, got: Any) -> PydanticCustomError:
-    """An error for cross-field rules, carrying expected vs got."""
-    return PydanticCustomError("config", "{expected}", {"expected": expected, "got": got})
+def fail(expected: str, got: Any, field: str | None = None) -> PydanticCustomError:
+    """An error for cross-field rules, carrying expected vs got; `field` names
+    the offending field of the model (appended to the dotted path)."""
+    return PydanticCustomError("config", "{expected}",
+                               {"expected": expected, "got": got, "field": field})
 
 
 _EXPECTED = {
@@ -63,7 +68,11 @@ def _render_path(loc: tuple[Any, ...], raw: Any) -> tuple[str, Any]:
             label = str(elem)
             item = node[elem] if isinstance(node, list) and elem < len(node) else None
             if isinstance(item, dict):
-                for key in ("name", "username", "id", "key", "target"):
+                # An `id` that is not a UUID is the entity's own key (tenants);
+                # Kong's ids are UUIDs, so Kong entities are named by name.
+                own_id = item.get("id")
+                keys = ("id",) if isinstance(own_id, str) and not _UUID.match(own_id) else ()
+                for key in (*keys, "name", "username", "id", "key", "target"):
                     if isinstance(item.get(key), str):
                         label = item[key]
                         break
@@ -98,6 +107,8 @@ def to_config_error(err: ValidationError, file: str, raw: Any) -> ConfigError:
         key = ctx["key"]
         return ConfigError(file, f"{path}.{key}" if path else key, ctx["expected"], key)
     if kind == "config":
+        if ctx.get("field"):
+            path = f"{path}.{ctx['field']}" if path else ctx["field"]
         return ConfigError(file, path, ctx["expected"], ctx["got"])
     if kind == "missing":
         return ConfigError(file, path, _EXPECTED["missing"], "nothing", raw_got=True)

@@ -53,10 +53,10 @@ class Tenant(Strict):
     @model_validator(mode="after")
     def _valid_names(self) -> Tenant:
         if not _LABEL.match(self.subdomain):
-            raise fail("a lower-case DNS label", self.subdomain)
+            raise fail("a lower-case DNS label", self.subdomain, "subdomain")
         for domain in self.custom_domains:
             if not _DOMAIN.match(domain):
-                raise fail("a lower-case domain name", domain)
+                raise fail("a lower-case domain name", domain, "custom_domains")
         return self
 
     @property

@@ -60,15 +60,15 @@ class Route(Strict):
             stars = bare.count("*")
             if stars > 1 or (stars == 1 and not (bare.startswith("*.") or bare.endswith(".*"))):
                 raise fail("a host with at most one '*' as the whole leftmost or rightmost "
-                           "label", host)
+                           "label", host, "hosts")
         for path in self.paths:
             if not (path.startswith("/") or path.startswith("~/")):
-                raise fail("a path starting with '/' or '~/'", path)
+                raise fail("a path starting with '/' or '~/'", path, "paths")
             if not path.startswith("~") and "//" in path:
-                raise fail("a path without '//'", path)
+                raise fail("a path without '//'", path, "paths")
         for method in self.methods:
             if method != method.upper():
-                raise fail("an upper-case HTTP method", method)
+                raise fail("an upper-case HTTP method", method, "methods")
         return self
 
 
@@ -201,7 +201,8 @@ class JwtSecret(Strict):
     @model_validator(mode="after")
     def _rsa_needs_key(self) -> JwtSecret:
         if self.algorithm[0] in "RE" and not (self.rsa_public_key or "").startswith("-----BEGIN"):
-            raise fail("a PEM rsa_public_key for an RS*/ES* credential", self.rsa_public_key)
+            raise fail("a PEM rsa_public_key for an RS*/ES* credential", self.rsa_public_key,
+                       "rsa_public_key")
         return self
 
 

@@ -66,7 +66,7 @@ class JwtConfig(Strict):
     def _max_exp_needs_exp(self) -> JwtConfig:
         if self.maximum_expiration > 0 and "exp" not in (self.claims_to_verify or []):
             raise fail("claims_to_verify to contain 'exp' when maximum_expiration > 0",
-                       self.claims_to_verify)
+                       self.claims_to_verify, "claims_to_verify")
         return self
 
 
@@ -237,7 +237,7 @@ class TenantContextConfig(Strict):
     def _headers_differ(self) -> TenantContextConfig:
         # schema.lua entity check: one header cannot carry both values.
         if self.tenant_header.lower() == self.tier_header.lower():
-            raise fail("tenant_header and tier_header to differ", self.tier_header)
+            raise fail("tenant_header and tier_header to differ", self.tier_header, "tier_header")
         return self
 
 
