@@ -20,6 +20,7 @@ Registered from the repository's conftest.py. It adds
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import shutil
@@ -67,6 +68,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "default: the dev keys of stack/secrets/")
     g.addoption("--replicas", type=int, default=int(os.environ.get("HARNESS_REPLICAS", "2")),
                 help="native target: gateway replicas to start (default 2)")
+    g.addoption("--prometheus", action=argparse.BooleanOptionalAction, default=True,
+                help="native target: also start Prometheus when installed (default on)")
     g.addoption("--report-dir", default=os.environ.get("HARNESS_REPORT_DIR", "reports"),
                 help="where conformance reports go (default reports/)")
     g.addoption("--no-report", action="store_true", help="do not write a conformance report")
@@ -128,7 +131,14 @@ def gateway(request: pytest.FixtureRequest) -> Gateway:
 
 @pytest.fixture(scope="session")
 def contract_timeouts() -> Timeouts:
-    return Timeouts()
+    """Contract time limits; the shared knobs come from the harness settings."""
+    try:
+        from harness.settings import load_settings
+    except ImportError:
+        return Timeouts()
+    st = load_settings().timeouts
+    return Timeouts(request=st.http, max_time_to_consistency=max(st.convergence, 10.0),
+                    poll_interval=st.convergence_interval)
 
 
 def _native_target(config: pytest.Config, gw: Gateway,
@@ -138,15 +148,35 @@ def _native_target(config: pytest.Config, gw: Gateway,
     if importlib.util.find_spec("harness.gateway.__main__") is None:
         pytest.skip("reference gateway not in the tree yet (harness.gateway.__main__ is "
                     "missing), so the native stack has no gateway to test")
-    from harness.stack import native
+    from harness.settings import load_settings
+    from harness.stack.native import NativeStack, target_from_state
 
+    # A run directory of its own: a developer's `harness up` stack (or another
+    # session's) is never touched.
     run_dir = factory.mktemp("native-stack")
-    stack, target = native.start_for_tests(  # type: ignore[attr-defined]
-        root=_root(config), run_dir=run_dir, replicas=config.getoption("--replicas"))
+    want_prom = config.getoption("--prometheus")
+    settings = load_settings().with_overrides(
+        run_dir=run_dir, replicas=config.getoption("--replicas"),
+        prometheus=bool(want_prom) and shutil.which("prometheus") is not None,
+        gateway_http_port=0, gateway_https_port=0, gateway_status_port=0)
+    stack = NativeStack(settings, gateway=gw)
     try:
+        stack.start()
+        target = target_from_state(run_dir)
+        access_log = _access_log(run_dir, gw)
+        if access_log is not None:
+            target.extra["access_log"] = str(access_log)
         yield target
     finally:
         stack.stop()
+
+
+def _access_log(run_dir: Path, gw: Gateway) -> Path | None:
+    """Where the reference gateway writes file-log's path (placed under its log dir)."""
+    for sp in gw.plugins:
+        if sp.name == "file-log":
+            return run_dir / "logs" / Path(sp.plugin.config.path).name  # type: ignore[union-attr]
+    return None
 
 
 def _compose_target(config: pytest.Config) -> Iterator[Target]:

@@ -164,4 +164,11 @@ def _upstream(expected: Expected, cap: Captured) -> Mismatch | None:
             return Mismatch(f"upstream header {name}",
                             f"to be the value the client sent ({sent!r})",
                             "absent" if got is None else repr(got), cap)
+    for name in up.same_header_as_response:
+        answered = cap.header(name)
+        got = echo.header(name)
+        if answered is None or got != answered:
+            return Mismatch(f"upstream header {name}",
+                            f"to equal the response's {name} ({answered!r})",
+                            "absent" if got is None else repr(got), cap)
     return None

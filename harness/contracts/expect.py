@@ -96,6 +96,7 @@ class ExpectedUpstream:
     headers: Mapping[str, str] = field(default_factory=dict)
     absent_headers: tuple[str, ...] = ()
     same_header_as_request: tuple[str, ...] = ()  # upstream value == value the client sent
+    same_header_as_response: tuple[str, ...] = ()  # upstream value == the response's value
 
 
 @dataclass(frozen=True)
