@@ -1,0 +1,88 @@
+"""Server-side figures for the run's window from Prometheus, beside the client's own.
+
+Queries the Kong metrics of the prometheus plugin (kong-behaviour.md):
+requests per route and code, request/Kong/upstream latency p95, upstream
+target health over time. A large client/server disagreement is flagged: it
+means either side miscounts (lost responses, a second client, a wrong scrape).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.reports.load import Comparison, Figures, PrometheusFigures
+
+__all__ = ["compare_counts", "correlate"]
+
+# Relative disagreement above which a figure is flagged (after ignoring small counts).
+TOLERANCE = 0.10
+MIN_COUNT = 20
+
+
+def compare_counts(client: Mapping[str, Figures], server: Mapping[str, Mapping[str, float]]
+                   ) -> list[Comparison]:
+    out = []
+    for route, fig in sorted(client.items()):
+        codes = server.get(route)
+        srv_total = sum(codes.values()) if codes else None
+        srv_429 = codes.get("429", 0.0) if codes else None
+        for what, mine, theirs in ((f"{route} requests", fig.requests, srv_total),
+                                   (f"{route} 429s", fig.statuses.get("429", 0), srv_429)):
+            flagged = theirs is None and mine >= MIN_COUNT
+            if theirs is not None and max(mine, theirs) >= MIN_COUNT:
+                flagged = abs(mine - theirs) / max(mine, theirs) > TOLERANCE
+            out.append(Comparison(what=what, client=float(mine),
+                                  server=None if theirs is None else round(theirs, 1),
+                                  flagged=flagged))
+    return out
+
+
+def _vector(prom: Any, query: str, at: float) -> list[dict[str, Any]]:
+    from datetime import datetime, timezone
+
+    result: list[dict[str, Any]] = prom.custom_query(
+        query=query, params={"time": datetime.fromtimestamp(at, timezone.utc).isoformat()})
+    return result
+
+
+def correlate(url: str | None, start: float, end: float,
+              client_routes: Mapping[str, Figures]) -> PrometheusFigures:
+    if not url:
+        return PrometheusFigures(available=False, error="no Prometheus for this target")
+    try:
+        from prometheus_api_client import PrometheusConnect
+
+        prom = PrometheusConnect(url=url, disable_ssl=True)
+        window = f"{max(int(end - start) + 1, 2)}s"
+        # Evaluate a little after the end so the last scrape of the run is included.
+        at = end + 2
+        by_route: dict[str, dict[str, float]] = {}
+        for row in _vector(prom, f"sum by (route, code) (increase(kong_http_requests_total"
+                                 f"[{window}]))", at):
+            m = row["metric"]
+            by_route.setdefault(m.get("route", "?"), {})[m.get("code", "?")] = float(
+                row["value"][1])
+        lat: dict[str, dict[str, float]] = {}
+        for name in ("request", "kong", "upstream"):
+            q = (f"histogram_quantile(0.95, sum by (le, route) "
+                 f"(rate(kong_{name}_latency_ms_bucket[{window}])))")
+            for row in _vector(prom, q, at):
+                value = float(row["value"][1])
+                if value == value:   # NaN when no traffic
+                    lat.setdefault(row["metric"].get("route", "?"), {})[name] = value
+        health: dict[str, list[tuple[float, float]]] = {}
+        from datetime import datetime, timezone
+
+        rows = prom.custom_query_range(
+            query='max by (target) (kong_upstream_target_health{state="healthy"})',
+            start_time=datetime.fromtimestamp(start, timezone.utc),
+            end_time=datetime.fromtimestamp(end, timezone.utc), step="1s")
+        for row in rows:
+            health[row["metric"].get("target", "?")] = [
+                (round(float(t) - start, 1), float(v)) for t, v in row["values"]]
+        return PrometheusFigures(available=True, url=url, requests_by_route_code=by_route,
+                                 latency_p95_ms=lat, upstream_health=health,
+                                 comparisons=compare_counts(client_routes, by_route))
+    except Exception as exc:  # noqa: BLE001  (correlation is best effort; the run stands)
+        return PrometheusFigures(available=False, url=url, error=f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,110 @@
+"""Locust user classes, one per tier (plus the flooding neighbour), built from the model.
+
+Weights come from the tenant directory (active tenants per tier); each user
+binds to one tenant of its tier, mints real tokens through the shared client,
+and runs the profile catalogue's request mix, each task tagged with the
+features it exercises. No assertions beyond `catch_response`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from locust import FastHttpUser, tag
+from locust.env import Environment
+
+from harness.client import classify
+from harness.load.context import LoadContext, current
+from harness.load.features import features_of
+from harness.load.profiles import LoadCatalogue, MixEntry
+from harness.model import Gateway
+
+__all__ = ["TierUser", "build_user_classes"]
+
+
+class TierUser(FastHttpUser):
+    """Base of the generated classes: `kind` is a tier name or "flood"."""
+
+    abstract = True
+    kind = "basic"
+    insecure = True          # the gateway's certificates are for tenant SNIs, not 127.0.0.1
+    _counter: itertools.count[int]
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        ctx = current()
+        self._ctx = ctx
+        tenants = ctx.tenants_for(self.kind)
+        if not tenants:
+            raise RuntimeError(f"no active tenant of kind {self.kind!r} in the directory")
+        n = next(type(self)._counter)
+        self.tenant = tenants[n % len(tenants)]
+        self.sub = f"load-{self.kind}-{n}"
+        self.tier = LoadContext.tier_of(self.kind)
+        self._limits = ctx.client.limits(self.tier)
+        self._contexts: dict[str, dict[str, str]] = {}
+
+    def wait_time(self) -> float:  # type: ignore[override]
+        import random
+
+        prof = self._ctx.profile
+        if self.kind == "flood":
+            return prof.flood_wait
+        return random.uniform(prof.wait.min, prof.wait.max)
+
+    def send(self, entry: MixEntry) -> None:
+        prep = self._ctx.client.prepare(self.tenant, entry.route, entry.method, entry.path,
+                                        entry.body, sub=self.sub)
+        if prep is None:      # https-only route and no TLS listener known: not in this run
+            return
+        context = self._contexts.get(entry.name)
+        if context is None:
+            context = self._contexts[entry.name] = {
+                "kind": self.kind, "tier": self.tier, "tenant": self.tenant.id,
+                "route": entry.route}
+        with self.client.request(prep.method, prep.url, headers=prep.headers, data=prep.body,
+                                 name=prep.name, catch_response=True,
+                                 context=context) as resp:
+            outcome, why = classify(resp.status_code or 0, resp.headers.get
+                                    if resp.headers is not None else _no_header, self._limits)
+            if outcome == "failed":
+                resp.failure(why)
+            else:
+                resp.success()
+
+
+def _no_header(_: str) -> None:
+    return None
+
+
+def _task(entry: MixEntry, features: list[str]) -> Callable[[TierUser], None]:
+    def run(user: TierUser) -> None:
+        user.send(entry)
+
+    run.__name__ = run.__qualname__ = entry.name.replace("-", "_")
+    return tag(*features)(run) if features else run
+
+
+def build_user_classes(gateway: Gateway, catalogue: LoadCatalogue) -> dict[str, type[TierUser]]:
+    """Class name -> class: BasicUser, ProUser, EnterpriseUser, FloodUser."""
+    tasks = {m.name: _task(m, features_of(gateway, m.route)) for m in catalogue.mix}
+    mix: dict[Any, int] = {tasks[m.name]: m.weight for m in catalogue.mix}
+    flood: dict[Any, int] = {tasks[m.name]: m.weight for m in catalogue.mix
+                             if m.name in catalogue.flood_mix}
+    out: dict[str, type[TierUser]] = {}
+    for tier in gateway.tiers.tiers:
+        active = sum(1 for t in gateway.tenants.tenants if t.tier == tier and t.active)
+        if not active:
+            continue
+        name = f"{tier.capitalize()}User"
+        out[name] = type(name, (TierUser,), {
+            "kind": tier, "weight": active, "tasks": mix, "abstract": False,
+            "_counter": itertools.count(), "__module__": __name__,
+            "__doc__": f"A user of a {tier}-tier tenant ({active} active tenants)."})
+    out["FloodUser"] = type("FloodUser", (TierUser,), {
+        "kind": "flood", "weight": 1, "tasks": flood, "abstract": False,
+        "_counter": itertools.count(), "__module__": __name__,
+        "__doc__": "One basic tenant sending as fast as it can (noisy-neighbour)."})
+    return out
