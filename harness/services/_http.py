@@ -84,15 +84,11 @@ def json_response(obj: Any, status: int = 200, headers: list[tuple[str, str]] | 
     return Response(status, json.dumps(obj, separators=(",", ":")).encode(), headers=headers or [])
 
 
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
 def _encode(resp: Response, keep_alive: bool) -> bytes:
-    head = [f"HTTP/1.1 {resp.status} {_reason(resp.status)}",
+    head = [f"HTTP/1.1 {resp.status} {_REASONS.get(resp.status, 'Unknown')}",
             f"Content-Type: {resp.content_type}",
             f"Content-Length: {len(resp.body)}"]
     head.extend(f"{k}: {v}" for k, v in resp.headers)
@@ -149,7 +145,7 @@ class _Protocol(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
-        if sum(map(len, self._body)) > _MAX_BODY:
+        if len(self._body) > 64 and sum(map(len, self._body)) > _MAX_BODY:
             self._write_final(Response(413, b'{"message":"body too large for the stub"}'))
 
     def on_message_complete(self) -> None:
@@ -164,7 +160,7 @@ class _Protocol(asyncio.Protocol):
             result = self._server.handler(req)
         except Exception as exc:  # a handler bug must answer 500, not kill the connection
             result = _error(exc)
-        if self._tail is None and not isinstance(result, Awaitable):
+        if self._tail is None and isinstance(result, (Response, Action)):
             self._deliver(result, req.keep_alive)
             return
         self._tail = asyncio.ensure_future(self._ordered(self._tail, result, req.keep_alive))
@@ -173,7 +169,7 @@ class _Protocol(asyncio.Protocol):
         me = asyncio.current_task()
         if prev is not None:
             await asyncio.shield(prev)
-        if isinstance(result, Awaitable):
+        if not isinstance(result, (Response, Action)):
             try:
                 result = await result
             except asyncio.CancelledError:

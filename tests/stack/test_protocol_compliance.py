@@ -1,0 +1,79 @@
+"""Each Stack implementation is assigned to the Protocol type (mypy checks it) and exercised."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.errors import StackError
+from harness.settings import Settings
+from harness.stack.base import Stack
+from harness.stack.native import NativeStack
+
+
+def _native() -> Stack:
+    run_dir = Path(tempfile.mkdtemp(prefix="harness-compliance-"))
+    stack: Stack = NativeStack(Settings(run_dir=run_dir, gateway=False))
+    return stack
+
+
+def _compose_class() -> type | None:
+    try:
+        return importlib.import_module("harness.stack.compose").ComposeStack  # type: ignore[no-any-return]
+    except (ImportError, AttributeError):
+        return None
+
+
+def _exercise(stack: Stack) -> None:
+    assert isinstance(stack, Stack)
+    stack.start()
+    try:
+        names = stack.services()
+        assert "redis" in names and "tenant-service" in names
+        for name in names:
+            health = stack.status(name)
+            assert health.name == name and health.state == "healthy", health
+        ep = stack.endpoint("user-1")
+        assert httpx.get(ep.url + "/health", timeout=5).status_code == 200
+        assert isinstance(stack.logs("tenant-service", lines=5), str)
+        with pytest.raises(StackError):
+            stack.endpoint("no-such-service")
+    finally:
+        stack.stop()
+    assert stack.status("redis").state == "stopped"
+
+
+@pytest.mark.stack
+def test_native_stack_satisfies_the_stack_protocol():
+    stack = _native()
+    try:
+        _exercise(stack)
+    finally:
+        shutil.rmtree(stack.run_dir, ignore_errors=True)  # type: ignore[attr-defined]
+
+
+def test_compose_stack_is_a_stack_when_importable():
+    cls = _compose_class()
+    if cls is None:
+        pytest.skip("harness.stack.compose.ComposeStack is not importable")
+    for member in ("name", "start", "stop", "services", "endpoint", "logs", "status"):
+        assert hasattr(cls, member), f"ComposeStack lacks {member}"
+
+
+@pytest.mark.docker
+def test_compose_stack_satisfies_the_stack_protocol():
+    cls = _compose_class()
+    if cls is None:
+        pytest.skip("harness.stack.compose.ComposeStack is not importable")
+    if shutil.which("docker") is None:
+        pytest.skip("no Docker engine on this machine")
+    try:
+        stack: Stack = cls()
+    except TypeError as exc:
+        pytest.skip(f"ComposeStack needs arguments this test does not know: {exc}")
+    _exercise(stack)
