@@ -21,9 +21,11 @@ from harness.gateway.plugins._kong import PluginCrash
 from harness.gateway.plugins._runtime import PluginRuntime, StandaloneRuntime
 from harness.gateway.plugins.correlation_id import CorrelationIdPlugin
 from harness.gateway.plugins.jwt import JwtPlugin
+from harness.gateway.plugins.lua_plugin import LuaPlugin, lua_plugin
 from harness.gateway.plugins.rate_limiting import RateLimitingPlugin
 
-__all__ = ["REGISTRY", "PluginCrash", "PluginRuntime", "StandaloneRuntime"]
+__all__ = ["REGISTRY", "LuaPlugin", "PluginCrash", "PluginRuntime", "StandaloneRuntime",
+           "lua_plugin"]
 
 REGISTRY: dict[str, type[Plugin]] = {
     cls.name: cls
@@ -31,5 +33,6 @@ REGISTRY: dict[str, type[Plugin]] = {
         CorrelationIdPlugin,
         JwtPlugin,
         RateLimitingPlugin,
+        lua_plugin("tenant-context"),
     )
 }

@@ -77,3 +77,52 @@ class RedisServer:
         with socket.create_connection(("127.0.0.1", self.port), 1) as s:
             s.sendall(payload)
             return s.recv(65536)
+
+
+class TenantDirectoryServer:
+    """A real HTTP server answering GET /v1/tenants/resolve?host= from the model's
+    tenant directory, with knobs: `delay` (seconds), `status` (force a status),
+    `body` (force a body). Counts the requests it served in `hits`."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.hits = 0
+        self.delay = 0.0
+        self.status: int | None = None
+        self.body: bytes | None = None
+        self.server: asyncio.base_events.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import json
+        from urllib.parse import parse_qs, urlsplit
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.hits += 1
+            target = head.split(b" ")[1].decode()
+            host = parse_qs(urlsplit(target).query).get("host", [""])[0]
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            tenant = self.gateway.tenants_by_host.get(host)
+            status, payload = (200, {"id": tenant.id, "name": tenant.name, "tier": tenant.tier,
+                                     "status": tenant.status, "subdomain": tenant.subdomain,
+                                     "custom_domains": list(tenant.custom_domains)}) \
+                if tenant else (404, {"message": "unknown host"})
+            body = self.body if self.body is not None else json.dumps(payload).encode()
+            status = self.status or status
+            writer.write(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (status, len(body), body))
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()

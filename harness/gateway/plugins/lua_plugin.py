@@ -1,0 +1,191 @@
+"""Generic Lua plugin: kong/custom-plugins/<name>/handler.lua run unchanged.
+
+`lua_plugin(name)` makes a `Plugin` subclass for the REGISTRY. Each instance
+loads handler.lua once (per process VM) and gets its config as a Lua table
+built from the typed model. Every phase runs in a Lua coroutine; a yielded
+I/O request (resty.http, kong.cache wait) is awaited here and the coroutine
+resumed with the result. A Lua error is logged with its traceback and raised
+as PluginCrash (Kong: 500 `An unexpected error occurred`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from harness.errors import ConfigError
+from harness.gateway.lua.http_client import HttpError, request_uri
+from harness.gateway.lua.vm import LuaVM, lua_log
+from harness.gateway.plugin_api import Ctx, Exit, Plugin, Request, Response
+from harness.gateway.plugins._kong import PluginCrash, consumer_id, entity_id, kong_exit
+from harness.model.plugins import PLUGIN_PRIORITIES
+
+__all__ = ["LuaPlugin", "lua_plugin"]
+
+_PHASES = ("access", "header_filter", "log")
+_UNSUPPORTED = ("init_worker", "configure", "certificate", "rewrite", "response",
+                "body_filter", "preread")
+
+
+class LuaPlugin(Plugin):
+    name: ClassVar[str]
+    priority: ClassVar[int]
+
+    def __init__(self, config: Any, runtime: Any) -> None:
+        super().__init__(config, runtime)
+        self.directory = Path(runtime.gateway.kong_file).resolve().parents[1] / \
+            "custom-plugins" / self.name
+        handler_path = self.directory / "handler.lua"
+        where = str(handler_path)
+        try:
+            source = handler_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(where, "", f"the Lua handler of plugin {self.name}",
+                              exc.strerror or str(exc)) from None
+        self.vm = LuaVM.instance(runtime, consumer_id)
+        try:
+            self.handler = self.vm.api["load_handler"](source, "@" + where)
+        except Exception as exc:  # LuaError: syntax or load-time error
+            raise ConfigError(where, "", "a loadable Lua plugin", str(exc)) from None
+        declared = self.handler["PRIORITY"]
+        if declared != self.priority:
+            raise ConfigError(where, "PRIORITY", f"{self.priority} (harness.model.plugins."
+                              "PLUGIN_PRIORITIES)", declared)
+        for phase in _UNSUPPORTED:
+            if self.handler[phase] is not None:
+                raise ConfigError(where, phase, "only the phases access, header_filter, log "
+                                  "(the reference gateway runs no other)", "a handler")
+        self.phases = {p for p in _PHASES if self.handler[p] is not None}
+        data = config.model_dump(by_alias=True) if hasattr(config, "model_dump") else config
+        self.conf = self.vm.to_lua(data)
+
+    # -- phases --------------------------------------------------------------
+    async def access(self, req: Request, ctx: Ctx) -> None:
+        if "access" in self.phases:
+            await self._run("access", req, ctx)
+
+    def header_filter(self, req: Request, resp: Response, ctx: Ctx) -> None:
+        if "header_filter" in self.phases:
+            self._run_sync("header_filter", req, ctx)
+
+    def log(self, req: Request, resp: Response, ctx: Ctx) -> None:
+        if "log" in self.phases:
+            self._run_sync("log", req, ctx)
+
+    def _start(self, phase: str, req: Request, ctx: Ctx) -> tuple[int, Any]:
+        vm = self.vm
+        handle = vm.register(req, ctx)
+        route = service = None
+        if ctx.route is not None:
+            r, s = ctx.route.route, ctx.route.service
+            route = vm.lua.table_from({"name": r.name, "id": entity_id("routes", r.name, r.id)})
+            service = vm.lua.table_from({"name": s.name,
+                                         "id": entity_id("services", s.name, s.id)})
+        consumer = vm._load_consumer(ctx.consumer.username, True) if ctx.consumer else None
+        cred = None
+        if ctx.credential is not None:
+            cred = vm.credential_table(entity_id("jwt_secrets", ctx.credential, None),
+                                       ctx.credential)
+        shared = vm.lua.table_from({k: v for k, v in ctx.shared.items()
+                                    if isinstance(v, (str, int, float, bool))})
+        mine = ctx.plugin.setdefault(self.name, {})
+        plugin_tbl = mine.get("__lua__")
+        if plugin_tbl is None:
+            plugin_tbl = mine["__lua__"] = vm.lua.table()
+        st = vm.new_state(handle, self.name, req.method, req.scheme, req.host, req.port,
+                          req.path, req.query, req.client_ip, route, service, consumer, cred,
+                          shared, plugin_tbl)
+        co = vm.run_phase.coroutine(self.handler, phase, self.conf, st)
+        return handle, (co, shared)
+
+    async def _run(self, phase: str, req: Request, ctx: Ctx) -> None:
+        vm = self.vm
+        handle, (co, shared) = self._start(phase, req, ctx)
+        try:
+            vm._current_handle = handle
+            value = co.send(None)
+            for _ in range(1000):  # bounded: a handler does a few I/O steps at most
+                op = value["op"]
+                if op in ("done", "error"):
+                    break
+                reply = await self._serve(op, value)
+                vm._current_handle = handle
+                value = co.send(reply)
+            else:
+                raise PluginCrash(f"{self.name}: too many I/O steps in {phase}")
+            self._finish(phase, value, shared, req, ctx)
+        finally:
+            vm.release(handle)
+
+    def _run_sync(self, phase: str, req: Request, ctx: Ctx) -> None:
+        vm = self.vm
+        handle, (co, shared) = self._start(phase, req, ctx)
+        try:
+            vm._current_handle = handle
+            value = co.send(None)
+            if value["op"] not in ("done", "error"):
+                raise PluginCrash(f"{self.name}: {value['op']} (I/O) is not allowed in {phase}, "
+                                  "as in Kong (no cosockets in header_filter/log)")
+            self._finish(phase, value, shared, req, ctx)
+        finally:
+            vm.release(handle)
+
+    async def _serve(self, op: str, value: Any) -> Any:
+        vm = self.vm
+        if op == "http":
+            headers = value["headers"]
+            hdrs = {str(k): str(v) for k, v in headers.items()} if headers is not None else {}
+            body = value["body"]
+            try:
+                status, rh, rbody = await request_uri(
+                    str(value["uri"]), method=str(value["method"]), headers=hdrs,
+                    body=body.encode() if isinstance(body, str) else body,
+                    timeout_ms=float(value["timeout"]), resolve=self.runtime.resolve)
+            except HttpError as exc:
+                return vm.lua.table_from({"err": str(exc)})
+            return vm.lua.table_from({"status": status, "body": rbody,
+                                      "headers": vm.lua.table_from(rh, recursive=True)})
+        if op == "cache_wait":
+            fut = vm.cache.pending.get(str(value["key"]))
+            if fut is None:
+                return vm.lua.table_from({"err": "cache entry vanished"})
+            result, err = await fut
+            out = vm.lua.table()
+            out["value"], out["err"] = result, err
+            return out
+        raise PluginCrash(f"{self.name}: unknown Lua bridge request {op!r}")
+
+    def _finish(self, phase: str, value: Any, shared: Any, req: Request, ctx: Ctx) -> None:
+        vm = self.vm
+        vm.apply_ops(req, value["ops"])
+        for k, v in shared.items():
+            if isinstance(v, (str, int, float, bool)):
+                ctx.shared[str(k)] = v
+        if value["authenticated"]:
+            consumer, cred = value["consumer"], value["credential"]
+            username = consumer["username"] if consumer is not None else None
+            ctx.consumer = ctx.gateway.consumers.get(str(username)) if username else None
+            ctx.credential = str(cred["key"]) if cred is not None and cred["key"] else None
+        serialize = value["serialize"]
+        if serialize is not None:
+            for k, v in serialize.items():
+                ctx.serialize[str(k)] = vm.to_py(v)
+        if value["op"] == "error":
+            lua_log.error("[%s] %s phase failed: %s", self.name, phase, value["err"])
+            raise PluginCrash(f"{self.name}: Lua error in {phase}")
+        status = value["exit_status"]
+        if status is not None:
+            body, headers = value["exit_body"], value["exit_headers"]
+            hdrs = [(str(k), str(v)) for k, v in headers.items()] if headers is not None else []
+            if body is None:
+                raise Exit(int(status), b"", hdrs)
+            if isinstance(body, (str, bytes)):
+                raise Exit(int(status), body.encode() if isinstance(body, str) else body, hdrs)
+            raise kong_exit(int(status), vm.to_py(body), hdrs)
+
+
+def lua_plugin(name: str, priority: int | None = None) -> type[LuaPlugin]:
+    """A Plugin subclass running kong/custom-plugins/<name>/handler.lua."""
+    prio = priority if priority is not None else PLUGIN_PRIORITIES[name]
+    cls_name = "LuaPlugin_" + "".join(c if c.isalnum() else "_" for c in name)
+    return type(cls_name, (LuaPlugin,), {"name": name, "priority": prio})
