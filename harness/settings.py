@@ -139,8 +139,8 @@ def load_settings(args: argparse.Namespace | None = None,
     explicit = getattr(args, "settings", None) if args is not None else None
     path = settings_file or explicit or (Path(env["HARNESS_SETTINGS"])
                                          if env.get("HARNESS_SETTINGS") else None)
-    settings = Settings()
-    timeouts = Timeouts()
+    settings: Settings = Settings()
+    timeouts: Timeouts = Timeouts()
     if path is None and (_REPO / _SOURCE_FILE).is_file():
         path = _REPO / _SOURCE_FILE
     if path is not None:

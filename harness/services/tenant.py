@@ -70,7 +70,7 @@ class _Pool:
             if conn is None or conn.closed:
                 conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True,
                                                             connect_timeout=2)
-            cur = await conn.execute(sql, params)  # type: ignore[arg-type]
+            cur = await conn.execute(sql, params)  # type: ignore[arg-type, unused-ignore]
             rows = await cur.fetchall() if cur.description else []
             return rows
         except psycopg.OperationalError:
@@ -92,7 +92,7 @@ class TenantService:
     async def migrate(self) -> None:
         async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
             for path in migration_files():
-                await conn.execute(path.read_text())  # type: ignore[arg-type]
+                await conn.execute(path.read_text().encode())
             if self.gateway is not None:
                 await conn.execute(seed_sql(self.gateway.tenants).encode())
 

@@ -27,7 +27,7 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
 
 
 def seed_rows(directory: TenantDirectory) -> tuple[list[TenantRow], list[tuple[str, str]]]:
-    tenants = [(t.id, t.name, t.subdomain, t.tier, t.status) for t in directory.tenants]
+    tenants = [(t.id, t.name, t.subdomain, t.tier, str(t.status)) for t in directory.tenants]
     domains = [(d.lower(), t.id) for t in directory.tenants for d in t.custom_domains]
     return tenants, domains
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["ProcessRecord", "alive", "spawn", "stop_all", "stop_group"]
 
@@ -67,7 +67,7 @@ def alive(rec: ProcessRecord) -> bool:
         p = psutil.Process(rec.pid)
         if p.status() == psutil.STATUS_ZOMBIE:
             return False
-        return abs(p.create_time() - rec.create_time) < 0.05
+        return bool(abs(p.create_time() - rec.create_time) < 0.05)
     except psutil.Error:
         return False
 
