@@ -312,7 +312,8 @@ class Handler:
                     await self._kong_exit(ex, req, ctx, collected, Exit.error(
                         503, "failure to get a peer from the ring-balancer"))
                 else:
-                    self._nginx_error(ex, req, ctx, flight.last_status, collected)
+                    # Kong's balancer phase on a retry: ngx.exit(503) -> nginx error page.
+                    self._nginx_error(ex, req, ctx, 503, collected)
                 return
             first = False
             flight.target = target

@@ -71,6 +71,7 @@ class Upstream:
     seen: list[Seen] = field(default_factory=list)
     connections: int = 0
     name: str = "up"
+    fail_status: int | None = None    # when set, every answer (also /health) has this status
 
     async def start(self) -> Upstream:
         self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0)
@@ -103,7 +104,7 @@ class Upstream:
                 self.seen.append(Seen(method, target, headers, body))
                 if not await self._answer(w, method, target, headers, body):
                     break
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         finally:
             w.close()
@@ -121,6 +122,8 @@ class Upstream:
             await asyncio.sleep(int(parts[1]) / 1000)
         if parts[0] == "status":
             status = int(parts[1])
+        if self.fail_status is not None:
+            status = self.fail_status
         if parts[0] == "chunked":
             w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
                     b"Content-Type: text/plain\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")

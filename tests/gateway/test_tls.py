@@ -1,0 +1,113 @@
+"""TLS termination with SNI-selected certificates from Kong env-vault references (issue 5)."""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from harness.errors import ConfigError
+from harness.gateway.tls import resolve_vault
+from tests.gateway.dataplane_support import Upstream, gateway, gateway_from, request, run
+
+pytestmark = pytest.mark.tls
+
+KONG = """
+_format_version: "3.0"
+certificates:
+  - id: 8c363148-96ed-53e6-be65-df7d3fe00723
+    cert: "{vault://env/tls-wildcard-cert}"
+    key: "{vault://env/tls-wildcard-key}"
+    snis:
+      - name: "*.app.example.com"
+  - id: 758d5b74-2394-5f8d-815e-10c3a9ad5156
+    cert: "{vault://env/tls-acme-corp-cert}"
+    key: "{vault://env/tls-acme-corp-key}"
+    snis:
+      - name: api.acme-corp.com
+services:
+  - name: svc
+    host: echo
+    port: 8080
+    routes:
+      - name: secure
+        paths: [/]
+        protocols: [https]
+"""
+
+
+def _ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return key, cert
+
+
+def _leaf(ca_key, ca_cert, dns: str) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns)]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+def test_vault_reference_names_the_env_variable_when_unset():
+    # Kong env vault: tls-wildcard-cert -> TLS_WILDCARD_CERT
+    with pytest.raises(ConfigError) as err:
+        resolve_vault("{vault://env/tls-wildcard-cert}", "certificates[0].cert", "kong.yml", {})
+    assert str(err.value) == ("kong.yml: certificates[0].cert: expected environment variable "
+                              "TLS_WILDCARD_CERT (Kong env vault) holding a PEM, got unset")
+    assert resolve_vault("{vault://env/tls-x}", "f", "k", {"TLS_X": "PEM"}) == "PEM"
+
+
+def test_https_listener_serves_the_certificate_chosen_by_sni(tmp_path):
+    ca_key, ca_cert = _ca()
+    wild_cert, wild_key = _leaf(ca_key, ca_cert, "*.app.example.com")
+    acme_cert, acme_key = _leaf(ca_key, ca_cert, "api.acme-corp.com")
+    env = {"TLS_WILDCARD_CERT": wild_cert, "TLS_WILDCARD_KEY": wild_key,
+           "TLS_ACME_CORP_CERT": acme_cert, "TLS_ACME_CORP_KEY": acme_key}
+    client = ssl.create_default_context(cadata=ca_cert.public_bytes(
+        serialization.Encoding.PEM).decode())
+
+    async def main() -> None:
+        up = await Upstream().start()
+        gw = gateway_from(tmp_path, KONG)
+        try:
+            async with gateway(gw, {("echo", 8080): ("127.0.0.1", up.port)}, https=True,
+                               env=env) as srv:
+                tls_port = srv.ports["https"]
+                # verification succeeds only if the SNI picked the matching leaf
+                r = await request(tls_port, path="/a", host="acme.app.example.com", ssl=client,
+                                  server_hostname="acme.app.example.com")
+                assert r.status == 200
+                assert up.seen[-1].headers["x-forwarded-proto"] == "https"
+                r = await request(tls_port, path="/a", host="api.acme-corp.com", ssl=client,
+                                  server_hostname="api.acme-corp.com")
+                assert r.status == 200
+                with pytest.raises(ssl.SSLCertVerificationError):
+                    await request(tls_port, path="/a", host="other.org", ssl=client,
+                                  server_hostname="other.org")
+                plain = await request(srv.ports["http"], path="/a")
+                assert plain.status == 426
+        finally:
+            await up.stop()
+    run(main())
