@@ -20,9 +20,15 @@ from harness.gateway.plugin_api import Plugin
 from harness.gateway.plugins._kong import PluginCrash
 from harness.gateway.plugins._runtime import PluginRuntime, StandaloneRuntime
 from harness.gateway.plugins.correlation_id import CorrelationIdPlugin
+from harness.gateway.plugins.cors import CorsPlugin
+from harness.gateway.plugins.file_log import FileLogPlugin
 from harness.gateway.plugins.jwt import JwtPlugin
 from harness.gateway.plugins.lua_plugin import LuaPlugin, lua_plugin
+from harness.gateway.plugins.prometheus import PrometheusPlugin
 from harness.gateway.plugins.rate_limiting import RateLimitingPlugin
+from harness.gateway.plugins.request_size_limiting import RequestSizeLimitingPlugin
+from harness.gateway.plugins.request_transformer import RequestTransformerPlugin
+from harness.gateway.plugins.response_transformer import ResponseTransformerPlugin
 
 __all__ = ["REGISTRY", "LuaPlugin", "PluginCrash", "PluginRuntime", "StandaloneRuntime",
            "lua_plugin"]
@@ -31,8 +37,14 @@ REGISTRY: dict[str, type[Plugin]] = {
     cls.name: cls
     for cls in (
         CorrelationIdPlugin,
+        CorsPlugin,
         JwtPlugin,
-        RateLimitingPlugin,
         lua_plugin("tenant-context"),
+        RequestSizeLimitingPlugin,
+        RateLimitingPlugin,
+        RequestTransformerPlugin,
+        ResponseTransformerPlugin,
+        PrometheusPlugin,
+        FileLogPlugin,
     )
 }
