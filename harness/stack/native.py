@@ -15,10 +15,12 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,16 @@ __all__ = ["NativeStack", "free_port", "stub_instances", "target_from_state"]
 
 STATE_FILE = "state.json"
 _OWN_SERVICES = {"tenant-service", "auth-service"}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def free_port() -> int:
@@ -223,7 +235,9 @@ class NativeStack:
 
     def stop(self) -> None:
         state = self._state if self._state.services else (self._read_state() or _State())
-        stop_all([s.record for s in state.services.values()], self.settings.timeouts.stop_grace)
+        transient = [ProcessRecord.from_json(r) for r in state.extra.get("transient", [])]
+        stop_all([s.record for s in state.services.values()] + transient,
+                 self.settings.timeouts.stop_grace)
         with contextlib.suppress(FileNotFoundError):
             self.state_path.unlink()
         shutil.rmtree(self.run_dir / "postgres", ignore_errors=True)
@@ -251,11 +265,14 @@ class NativeStack:
     def _launch(self, name: str, argv: list[str], endpoints: dict[str, Endpoint],
                 health: WaitStrategy, *, env: dict[str, str] | None = None,
                 user: str | None = None) -> _Svc:
-        proc, rec = spawn(name, argv, self.run_dir / "logs" / f"{name}.log", env=env, user=user,
-                          cwd=self.settings.root)
-        svc = _Svc(rec, endpoints, health, proc)
-        self._state.services[name] = svc
-        self._write_state()
+        # Ctrl-C between the spawn and the state update would orphan the process:
+        # hold SIGINT/SIGTERM until it is recorded.
+        with _signals_held():
+            proc, rec = spawn(name, argv, self.run_dir / "logs" / f"{name}.log", env=env,
+                              user=user, cwd=self.settings.root)
+            svc = _Svc(rec, endpoints, health, proc)
+            self._state.services[name] = svc
+            self._write_state()
         return svc
 
     def _waiting(self, name: str, ready: WaitStrategy, hint: str) -> Waiting:
@@ -288,10 +305,13 @@ class NativeStack:
             for p in (pg_dir, pg_dir / "sock"):
                 shutil.chown(p, pg_user, pg_user)
         init_log = self.run_dir / "logs" / "initdb.log"
-        init_proc, _ = spawn("initdb", [initdb, "-D", str(pg_dir / "data"), "-U", "postgres",
-                                        "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync",
-                                        "--no-instructions"],
-                             init_log, user=pg_user)
+        with _signals_held():
+            init_proc, init_rec = spawn(
+                "initdb", [initdb, "-D", str(pg_dir / "data"), "-U", "postgres", "-A", "trust",
+                           "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
+                init_log, user=pg_user)
+            self._state.extra["transient"] = [init_rec.to_json()]
+            self._write_state()
         waits: list[Waiting] = []
         redis_port = self._port(s.redis_port)
         self._launch("redis", [redis_bin, "--port", str(redis_port), "--bind", "127.0.0.1",
@@ -337,6 +357,7 @@ class NativeStack:
             init_proc.kill()
             init_proc.wait()
             code = -9
+        self._state.extra.pop("transient", None)
         if code != 0:
             raise StackError(f"initdb failed with status {code}\n{tail(init_log)}\n"
                              f"Hint: the run directory {self.run_dir} and its parents must be "
