@@ -18,6 +18,8 @@ from harness.settings import Settings
 from harness.stack.base import Stack
 from harness.stack.native import NativeStack
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def _native() -> Stack:
     run_dir = Path(tempfile.mkdtemp(prefix="harness-compliance-"))
@@ -88,12 +90,19 @@ def test_native_stack_satisfies_the_stack_protocol_and_down_leaves_nothing():
         shutil.rmtree(stack.run_dir, ignore_errors=True)  # type: ignore[attr-defined]
 
 
+def _compose() -> Stack:
+    module = importlib.import_module("harness.stack.compose")
+    stack: Stack = module.ComposeStack(module.ComposeSettings(root=ROOT))
+    return stack
+
+
 def test_compose_stack_is_a_stack_when_importable():
-    cls = _compose_class()
-    if cls is None:
+    if _compose_class() is None:
         pytest.skip("harness.stack.compose.ComposeStack is not importable")
-    for member in ("name", "start", "stop", "services", "endpoint", "logs", "status"):
-        assert hasattr(cls, member), f"ComposeStack lacks {member}"
+    stack = _compose()
+    assert isinstance(stack, Stack)
+    # The offline part of the protocol works without Docker.
+    assert "redis" in stack.services()
 
 
 @pytest.mark.docker
@@ -101,10 +110,8 @@ def test_compose_stack_satisfies_the_stack_protocol():
     cls = _compose_class()
     if cls is None:
         pytest.skip("harness.stack.compose.ComposeStack is not importable")
-    if shutil.which("docker") is None:
-        pytest.skip("no Docker engine on this machine")
-    try:
-        stack: Stack = cls()
-    except TypeError as exc:
-        pytest.skip(f"ComposeStack needs arguments this test does not know: {exc}")
-    _exercise(stack)
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "info"], capture_output=True,
+                                        timeout=20).returncode != 0:
+        pytest.skip("no Docker engine runs on this machine")
+    _exercise(_compose())
