@@ -24,6 +24,7 @@ import argparse
 import importlib.util
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -89,7 +90,10 @@ def contract_items(root: Path) -> tuple[Gateway, list[tuple[Scenario, Case]]]:
     key = str(root)
     if key not in _SCENARIOS:
         gw = load_gateway(root)
-        registry = load_scenarios(root / "scenarios" / "contract")
+        # Reliability scenarios (security/, faults/) register into the same registry.
+        for sub in ("contract", "security", "faults"):
+            if (root / "scenarios" / sub).is_dir():
+                registry = load_scenarios(root / "scenarios" / sub)
         pairs = [(sc, case) for sc in sorted(registry.values(), key=lambda s: s.short_name)
                  for case in sc.expand(gw)]
         _SCENARIOS[key] = (gw, pairs)
@@ -152,8 +156,9 @@ def _native_target(config: pytest.Config, gw: Gateway,
     from harness.stack.native import NativeStack, target_from_state
 
     # A run directory of its own: a developer's `harness up` stack (or another
-    # session's) is never touched.
-    run_dir = factory.mktemp("native-stack")
+    # session's) is never touched. Not pytest's tmp_path: its parents are mode
+    # 700 and PostgreSQL runs as the `postgres` user.
+    run_dir = Path(tempfile.mkdtemp(prefix="harness-contracts-"))
     want_prom = config.getoption("--prometheus")
     settings = load_settings().with_overrides(
         run_dir=run_dir, replicas=config.getoption("--replicas"),
@@ -169,6 +174,7 @@ def _native_target(config: pytest.Config, gw: Gateway,
         yield target
     finally:
         stack.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _access_log(run_dir: Path, gw: Gateway) -> Path | None:

@@ -60,7 +60,7 @@ def plan(gw: Gateway, tier: str) -> TierPlan:
     limits = gw.tier_limits(tier)
     window = next(w for w in _WINDOW_SECONDS if w in limits)
     consumer = gw.tier_consumer(tier)
-    route = _route(gw, "probe.invalid").view
+    route = _route(gw, f"probe.{gw.tenants.base_domain}").view
     conf = next((sp.plugin.config for sp in gw.plugins_for(route, consumer)
                  if sp.name == "rate-limiting"), None)
     if not isinstance(conf, RateLimitingConfig):
