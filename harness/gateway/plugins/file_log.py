@@ -163,7 +163,9 @@ class FileLogPlugin(Plugin):
 
     def __init__(self, config: FileLogConfig, runtime: Any) -> None:
         super().__init__(config, runtime)
-        self.path = Path(runtime.log_dir) / Path(config.path).name
+        map_path = getattr(runtime, "map_path", None)
+        self.path = Path(map_path(config.path)) if callable(map_path) else \
+            Path(runtime.log_dir) / Path(config.path).name
         sink = _SINKS.get(self.path)
         if sink is None:
             sink = _SINKS[self.path] = _Sink(self.path, config.reopen)

@@ -30,6 +30,7 @@ _HELP = {
                                  "Kong"),
     "kong_kong_latency_ms": ("histogram", "Latency added by Kong and enabled plugins for each "
                              "service/route in Kong"),
+    "kong_nginx_connections_total": ("gauge", "Number of connections by subsystem"),
     "kong_nginx_requests_total": ("gauge", "Number of requests total"),
     "kong_node_info": ("gauge", "Kong Node metadata information"),
     "kong_request_latency_ms": ("histogram", "Total latency incurred during requests for each "
@@ -122,6 +123,18 @@ class Metrics:
                 hist.render(name, self.LAT_LABELS, out)
         rt = self.runtime
         node_id = str(getattr(rt, "node_id", "") or f"replica-{getattr(rt, 'replica_id', 0)}")
+        stats = getattr(rt, "stats", None)
+        if stats is not None:
+            head("kong_nginx_connections_total")
+            for state, attr in (("accepted", "connections_accepted"),
+                                ("active", "connections_active"),
+                                ("handled", "connections_handled"),
+                                ("reading", "connections_reading"),
+                                ("total", "connections_accepted"),
+                                ("waiting", "connections_waiting"),
+                                ("writing", "connections_writing")):
+                out.append(f'kong_nginx_connections_total{{node_id="{_esc(node_id)}",'
+                           f'subsystem="http",state="{state}"}} {int(getattr(stats, attr, 0))}')
         head("kong_nginx_requests_total")
         total = getattr(rt, "requests_total", None)
         out.append(f'kong_nginx_requests_total{{node_id="{_esc(node_id)}",subsystem="http"}} '
