@@ -78,7 +78,8 @@ def _load_extra_checks() -> None:
     # optional dependencies).
     import importlib
 
-    for mod in ("harness.lua.checks", "harness.deploy.checks", "harness.openapi"):
+    for mod in ("harness.lua.checks", "harness.deploy.checks", "harness.openapi",
+                "harness.contracts.policy"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:
