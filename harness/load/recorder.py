@@ -43,17 +43,20 @@ class Cell:
     hist: HdrHistogram = field(init=False)
     outcomes: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
+    sum_us: int = 0      # exact sum, for the mean (HdrHistogram's own mean walks every bucket)
 
     def __post_init__(self) -> None:
         self.hist = new_histogram(self.digits)
 
     def add(self, us: int, status: int, outcome: str) -> None:
         self.hist.record_value(min(max(us, 1), HIGHEST_US))
+        self.sum_us += us
         self.outcomes[outcome] += 1
         self.statuses[status] += 1
 
     def merge(self, other: Cell) -> None:
         self.hist.add(other.hist)
+        self.sum_us += other.sum_us
         self.outcomes.update(other.outcomes)
         self.statuses.update(other.statuses)
 
@@ -64,13 +67,14 @@ class Cell:
     def to_wire(self) -> dict[str, Any]:
         return {"h": base64.b64encode(self.hist.encode()).decode() if self.requests else "",
                 "o": dict(self.outcomes), "s": {str(k): v for k, v in self.statuses.items()},
-                "d": self.digits}
+                "d": self.digits, "u": self.sum_us}
 
     @classmethod
     def from_wire(cls, doc: dict[str, Any]) -> Cell:
         cell = cls(int(doc["d"]))
         if doc["h"]:
             cell.hist.add(HdrHistogram.decode(base64.b64decode(doc["h"])))
+        cell.sum_us = int(doc.get("u", 0))
         cell.outcomes.update(doc["o"])
         cell.statuses.update({int(k): v for k, v in doc["s"].items()})
         return cell

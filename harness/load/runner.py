@@ -7,7 +7,13 @@ Import this module only in a process that may be gevent-monkey-patched
 
 from __future__ import annotations
 
-import locust  # noqa: F401  (first: gevent monkey-patching before anything else opens sockets)
+import warnings
+
+with warnings.catch_warnings():
+    # harness/__init__ already imported ssl (via jwt); Locust's patching still covers what
+    # the load run uses, so its "patch earlier" warning is noise here.
+    warnings.simplefilter("ignore")
+    import locust  # noqa: F401  (gevent monkey-patching before anything else opens sockets)
 
 import base64
 import json

@@ -7,7 +7,11 @@ command line) as JSON on stdin.
 
 from __future__ import annotations
 
-import locust  # noqa: F401  (first: gevent monkey-patching)
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")       # see harness.load.runner
+    import locust  # noqa: F401  (gevent monkey-patching first)
 
 import argparse
 import base64

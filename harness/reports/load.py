@@ -86,6 +86,10 @@ class Verdict(_Doc):
     observed: float | None
     passed: bool
 
+    def line(self) -> str:
+        seen = "no data" if self.observed is None else f"{self.observed:.4g}"
+        return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.objective}, observed {seen}"
+
 
 class SLOResult(_Doc):
     file: str | None
@@ -192,12 +196,14 @@ def _ms(us: float) -> float:
     return round(us / 1000.0, 3)
 
 
-def latency_of(hist: Any) -> LatencyMs | None:
+def latency_of(cell: Any) -> LatencyMs | None:
+    """Latency figures of a recorder Cell (HDR percentiles, exact mean from the raw sum)."""
+    hist = cell.hist
     n = hist.get_total_count()
     if not n:
         return None
     pct = hist.get_percentile_to_value_dict([50, 90, 95, 99, 99.9])
-    return LatencyMs(count=n, min=_ms(hist.get_min_value()), mean=_ms(hist.get_mean_value()),
+    return LatencyMs(count=n, min=_ms(hist.get_min_value()), mean=_ms(cell.sum_us / n),
                      p50=_ms(pct[50]), p90=_ms(pct[90]), p95=_ms(pct[95]), p99=_ms(pct[99]),
                      p999=_ms(pct[99.9]), max=_ms(hist.get_max_value()))
 
@@ -218,9 +224,9 @@ def figures_of(cells: dict[str, Any], duration_s: float) -> Figures:
         rps=round(n / duration_s, 3) if duration_s > 0 else 0.0,
         error_ratio=round(o["failed"] / n, 6) if n else 0.0,
         limited_ratio=round(o["limited"] / n, 6) if n else 0.0,
-        latency=latency_of(hist) if hist is not None else None,
-        latency_all=latency_of(everything.hist),
-        by_class={k: lat for k, c in sorted(cells.items()) if (lat := latency_of(c.hist))},
+        latency=latency_of(ok_cell) if ok_cell is not None else None,
+        latency_all=latency_of(everything),
+        by_class={k: lat for k, c in sorted(cells.items()) if (lat := latency_of(c))},
         statuses={str(k): v for k, v in sorted(everything.statuses.items())},
         histogram=base64.b64encode(hist.encode()).decode() if hist is not None
         and hist.get_total_count() else "",

@@ -1,0 +1,86 @@
+import random
+
+import pytest
+
+from harness.load.recorder import Recorder
+from harness.load.summary import sliced, totals
+
+LIMITS = {"basic": {"minute": 30, "hour": 600}, "enterprise": {"minute": 600, "hour": 20000}}
+
+
+def _headers(d):
+    low = {k.lower(): v for k, v in d.items()}
+    return lambda name: low.get(name.lower())
+
+
+NONE = _headers({})
+BASIC_EXHAUSTED = _headers({"X-RateLimit-Limit-Minute": "30", "X-RateLimit-Remaining-Minute": "0"})
+
+
+def _exact(values, q):
+    s = sorted(values)
+    return s[max(int(round(q / 100 * len(s) + 0.5)) - 1, 0)]
+
+
+def test_percentiles_match_the_raw_samples_within_a_tenth_of_a_percent():
+    rec = Recorder(LIMITS, [10.0], clock=lambda: 1000.0)
+    rng = random.Random(7)
+    raw = [rng.lognormvariate(1.0, 0.8) for _ in range(20000)]  # ms
+    for ms in raw:
+        rec.record("enterprise", "enterprise", "acme", "users", 200, ms, NONE)
+    lat = sliced(rec.cells, 0, 10)["enterprise"].latency
+    for q, got in ((50, lat.p50), (95, lat.p95), (99, lat.p99)):
+        want = _exact(raw, q)
+        assert abs(got - want) / want <= 0.001, (q, got, want)
+
+
+def test_a_429_with_the_tiers_own_limit_exhausted_counts_as_limited_not_failed():
+    rec = Recorder(LIMITS, [10.0], clock=lambda: 1000.0)
+    assert rec.record("basic", "basic", "umbrella", "users", 429, 1.0, BASIC_EXHAUSTED) == \
+        "limited"
+    assert rec.record("enterprise", "enterprise", "acme", "users", 429, 1.0,
+                      BASIC_EXHAUSTED) == "failed"     # someone else's limit hit acme
+    assert rec.record("basic", "basic", "umbrella", "users", 429, 1.0, NONE) == "failed"
+    assert rec.record("basic", "basic", "umbrella", "users", 503, 1.0, NONE) == "failed"
+    fig = totals(rec, 1.0)
+    assert (fig.limited, fig.failed, fig.ok) == (1, 3, 0)
+    assert any("429 not explained" in r for r in rec.reasons)
+
+
+def test_requests_land_in_the_stage_of_their_time():
+    now = [1000.0]
+    rec = Recorder(LIMITS, [5.0, 10.0], clock=lambda: now[0])
+    rec.start()
+    for t in (0.5, 4.9, 5.1, 9.9, 12.0):
+        now[0] = 1000.0 + t
+        rec.record("basic", "basic", "hooli", "users", 200, 1.0, NONE)
+    per_stage = {k[1]: c.requests for k, c in rec.stages.items()}
+    assert per_stage == {"0": 2, "1": 3}   # after the last stage: counted in the last one
+
+
+def test_drained_worker_deltas_merge_into_the_same_figures_as_one_recorder():
+    direct = Recorder(LIMITS, [10.0], clock=lambda: 1000.0)
+    master = Recorder(LIMITS, [10.0], clock=lambda: 1000.0)
+    workers = [Recorder(LIMITS, [10.0], clock=lambda: 1000.0) for _ in range(2)]
+    rng = random.Random(3)
+    for i in range(3000):
+        ms, status = rng.uniform(0.2, 50), rng.choice([200, 200, 200, 429, 500])
+        hdr = BASIC_EXHAUSTED if status == 429 else NONE
+        direct.record("basic", "basic", "hooli", "users", status, ms, hdr)
+        workers[i % 2].record("basic", "basic", "hooli", "users", status, ms, hdr)
+        if i % 700 == 0:
+            for w in workers:
+                master.merge(w.drain())
+    for w in workers:
+        master.merge(w.drain())
+    a, b = totals(direct, 10), totals(master, 10)
+    assert (a.requests, a.ok, a.limited, a.failed) == (b.requests, b.ok, b.limited, b.failed)
+    assert a.latency == b.latency
+    assert sum(c.requests for c in master.series.values()) == 3000
+
+
+@pytest.mark.parametrize("status,cls", [(200, "2xx"), (429, "4xx"), (503, "5xx"), (0, "err")])
+def test_cells_are_keyed_by_status_class(status, cls):
+    rec = Recorder(LIMITS, [10.0], clock=lambda: 1000.0)
+    rec.record("basic", "basic", "hooli", "users", status, 1.0, NONE)
+    assert list(rec.cells) == [("basic", "users", cls)]
