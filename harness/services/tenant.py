@@ -67,17 +67,22 @@ class _Pool:
     async def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         conn = await self._idle.get()
         try:
-            if conn is None or conn.closed:
-                conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True,
-                                                            connect_timeout=2)
-            cur = await conn.execute(sql, params)  # type: ignore[arg-type, unused-ignore]
-            rows = await cur.fetchall() if cur.description else []
-            return rows
-        except psycopg.OperationalError:
-            if conn is not None:
-                await conn.close()
-            conn = None
-            raise
+            for attempt in (1, 2):
+                fresh = conn is None or conn.closed
+                if conn is None or conn.closed:
+                    conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True,
+                                                                connect_timeout=2)
+                try:
+                    cur = await conn.execute(sql, params)  # type: ignore[arg-type, unused-ignore]
+                    return await cur.fetchall() if cur.description else []
+                except psycopg.OperationalError:
+                    await conn.close()
+                    conn = None
+                    # A pooled connection may have died with a PostgreSQL restart:
+                    # retry once on a fresh one before reporting the directory down.
+                    if fresh or attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
         finally:
             self._idle.put_nowait(conn)
 

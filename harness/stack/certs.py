@@ -22,7 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from harness.errors import ConfigError
 from harness.model import Gateway
 
-__all__ = ["TlsMaterial", "env_var_of", "generate"]
+__all__ = ["TlsMaterial", "env_var_of", "generate", "load_tls_env"]
 
 _VAULT = re.compile(r"^\{vault://env/([A-Za-z0-9_-]+)\}$")
 
@@ -101,3 +101,13 @@ def generate(gateway: Gateway, out_dir: Path, days: int = 30) -> TlsMaterial:
         (out_dir / f"{cert.id}.key.pem").write_text(env[key_var])
         snis[cert.id] = names
     return TlsMaterial(ca_file, env, snis)
+
+
+def load_tls_env(gateway: Gateway, out_dir: Path) -> dict[str, str]:
+    """The TLS_* variables again from the files `generate` wrote (to restart a gateway)."""
+    env: dict[str, str] = {}
+    for cert in gateway.kong.certificates:
+        where = f"certificates[{cert.id}]"
+        env[env_var_of(cert.cert, f"{where}.cert")] = (out_dir / f"{cert.id}.crt.pem").read_text()
+        env[env_var_of(cert.key, f"{where}.key")] = (out_dir / f"{cert.id}.key.pem").read_text()
+    return env

@@ -30,12 +30,13 @@ from harness.model import Gateway, load_gateway
 from harness.settings import Settings
 from harness.stack import tools
 from harness.stack.base import Endpoint, ServiceHealth
-from harness.stack.certs import generate
+from harness.stack.certs import generate, load_tls_env
 from harness.stack.process import ProcessRecord, alive, spawn, stop_all
 from harness.stack.readiness import (
     AllOf,
     HttpReady,
     LogReady,
+    PgReady,
     PortReady,
     Waiting,
     WaitStrategy,
@@ -85,12 +86,16 @@ def _health_json(s: WaitStrategy) -> dict[str, Any]:
         return {"kind": "http", "port": s.port, "path": s.path, "status": s.status}
     if isinstance(s, PortReady):
         return {"kind": "port", "port": s.port}
+    if isinstance(s, PgReady):
+        return {"kind": "postgres", "port": s.port}
     raise TypeError(s)
 
 
 def _health_from(data: dict[str, Any]) -> WaitStrategy:
     if data["kind"] == "http":
         return HttpReady(int(data["port"]), data["path"], int(data["status"]))
+    if data["kind"] == "postgres":
+        return PgReady(int(data["port"]))
     return PortReady(int(data["port"]))
 
 
@@ -100,6 +105,9 @@ class _Svc:
     endpoints: dict[str, Endpoint]
     health: WaitStrategy
     proc: subprocess.Popen[bytes] | None = None
+    argv: list[str] = field(default_factory=list)   # to restart it on the same ports
+    user: str | None = None
+    tls_env: bool = False                            # needs the TLS_* variables
 
 
 @dataclass
@@ -158,7 +166,8 @@ class NativeStack:
             st.services[name] = _Svc(
                 ProcessRecord.from_json(svc["process"]),
                 {k: Endpoint(**v) for k, v in svc["endpoints"].items()},
-                _health_from(svc["health"]))
+                _health_from(svc["health"]), None, svc.get("argv", []), svc.get("user"),
+                bool(svc.get("tls_env", False)))
         return st
 
     def _write_state(self) -> None:
@@ -171,6 +180,7 @@ class NativeStack:
             "services": {n: {"process": s.record.to_json(),
                              "endpoints": {k: vars(e) for k, e in s.endpoints.items()},
                              "health": _health_json(s.health),
+                             "argv": s.argv, "user": s.user, "tls_env": s.tls_env,
                              "host": "127.0.0.1",
                              "port": next(iter(s.endpoints.values())).port,
                              "pid": s.record.pid, "pgid": s.record.pgid, "log": s.record.log}
@@ -270,7 +280,7 @@ class NativeStack:
         with _signals_held():
             proc, rec = spawn(name, argv, self.run_dir / "logs" / f"{name}.log", env=env,
                               user=user, cwd=self.settings.root)
-            svc = _Svc(rec, endpoints, health, proc)
+            svc = _Svc(rec, endpoints, health, proc, argv, user, env is not None)
             self._state.services[name] = svc
             self._write_state()
         return svc
@@ -369,11 +379,11 @@ class NativeStack:
                                   "-c", "full_page_writes=off", "-c", "max_connections=50",
                                   "-c", "shared_buffers=32MB"],
                      {"postgres": Endpoint("127.0.0.1", pg_port, "postgresql")},
-                     PortReady(pg_port), user=pg_user)
+                     PgReady(pg_port), user=pg_user)
         self._state.resolve["postgres:5432"] = f"127.0.0.1:{pg_port}"
         wait_all([self._waiting("postgres", AllOf(
             LogReady(self.run_dir / "logs" / "postgres.log", "ready to accept connections"),
-            PortReady(pg_port)), "PostgreSQL did not start; see its log")],
+            PgReady(pg_port)), "PostgreSQL did not start; see its log")],
             max(1.0, deadline - time.monotonic()))
 
         tenant_port = self._port(s.tenant_service_port)
@@ -453,6 +463,42 @@ class NativeStack:
                                     "--storage.tsdb.retention.time=1d"],
                      {"prometheus": Endpoint("127.0.0.1", port)}, ready)
         return self._waiting("prometheus", ready, "check prometheus.yml in the run directory")
+
+    # -- process faults (for fault scenarios) -------------------------------
+    def _own(self, service: str) -> _Svc:
+        svc = self._state.services.get(service)
+        if svc is None:
+            raise StackError(f"no service {service!r} (known: {', '.join(self.services())})")
+        return svc
+
+    def kill(self, service: str) -> None:
+        """Stop one service's process group now (SIGKILL), e.g. Redis going away."""
+        stop_all([self._own(service).record], grace=0.0, hard=True)
+
+    def pause(self, service: str) -> None:
+        """SIGSTOP the service: it keeps its port but answers nothing (a hung Redis)."""
+        svc = self._own(service)
+        if alive(svc.record):
+            os.killpg(svc.record.pgid, signal.SIGSTOP)
+
+    def resume(self, service: str) -> None:
+        svc = self._own(service)
+        if alive(svc.record):
+            os.killpg(svc.record.pgid, signal.SIGCONT)
+
+    def restart(self, service: str) -> None:
+        """Start a killed (or running) service again on the same ports; waits until ready."""
+        svc = self._own(service)
+        if not svc.argv:
+            raise StackError(f"{service}: no command line recorded; restart the stack")
+        self.resume(service)
+        stop_all([svc.record], self.settings.timeouts.stop_grace)
+        env = None
+        if svc.tls_env:
+            env = {**os.environ, **load_tls_env(self.gateway_model, self.run_dir / "tls")}
+        self._launch(service, svc.argv, svc.endpoints, svc.health, env=env, user=svc.user)
+        wait_all([self._waiting(service, svc.health, f"{service} did not come back")],
+                 self.settings.timeouts.service_ready)
 
     # -- for others -------------------------------------------------------
     @property

@@ -96,7 +96,7 @@ def stop_group(rec: ProcessRecord, grace: float) -> None:
     stop_all([rec], grace)
 
 
-def stop_all(records: list[ProcessRecord], grace: float) -> None:
+def stop_all(records: list[ProcessRecord], grace: float, *, hard: bool = False) -> None:
     """SIGTERM every group that is still ours, wait up to grace, SIGKILL the rest.
 
     A group whose leader already died is still signalled if members remain
@@ -109,8 +109,8 @@ def stop_all(records: list[ProcessRecord], grace: float) -> None:
             groups.append(rec.pgid)
             since[rec.pgid] = rec.create_time
     for pgid in groups:
-        _signal_group(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
+        _signal_group(pgid, signal.SIGKILL if hard else signal.SIGTERM)
+    deadline = time.monotonic() + (0.0 if hard else grace)
     pending = list(groups)
     while pending and time.monotonic() < deadline:
         _reap(records)
@@ -125,6 +125,7 @@ def stop_all(records: list[ProcessRecord], grace: float) -> None:
         pending = [g for g in pending if _group_members(g, since[g])]
         if pending:
             time.sleep(0.02)
+    _reap_finally(records)
 
 
 def _reap(records: list[ProcessRecord]) -> None:
@@ -134,3 +135,15 @@ def _reap(records: list[ProcessRecord]) -> None:
         proc = _CHILDREN.get(rec.pid)
         if proc is not None and proc.poll() is not None:
             del _CHILDREN[rec.pid]
+
+
+def _reap_finally(records: list[ProcessRecord]) -> None:
+    # A killed child of ours stays a zombie, and its pid "exists" (PostgreSQL's
+    # lock-file check, for one, would refuse to restart): wait for it.
+    for rec in records:
+        proc = _CHILDREN.pop(rec.pid, None)
+        if proc is not None:
+            try:
+                proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                _CHILDREN[rec.pid] = proc

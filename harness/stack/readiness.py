@@ -20,7 +20,7 @@ from typing import Protocol
 
 from harness.errors import ReadinessTimeout
 
-__all__ = ["AllOf", "HttpReady", "LogReady", "PortReady", "Waiting", "WaitStrategy",
+__all__ = ["AllOf", "HttpReady", "LogReady", "PgReady", "PortReady", "Waiting", "WaitStrategy",
            "tail", "wait_all"]
 
 
@@ -65,6 +65,29 @@ class HttpReady:
 
     def describe(self) -> str:
         return f"GET {self.scheme}://{self.host}:{self.port}{self.path} answering {self.status}"
+
+
+@dataclass(frozen=True)
+class PgReady:
+    """PostgreSQL accepts a session and answers SELECT 1 (not merely listening:
+    during start-up or crash recovery it listens but refuses sessions)."""
+
+    port: int
+    host: str = "127.0.0.1"
+
+    def check(self) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(host=self.host, port=self.port, user="postgres",
+                                 dbname="postgres", connect_timeout=1) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+
+    def describe(self) -> str:
+        return f"PostgreSQL at {self.host}:{self.port} answering SELECT 1"
 
 
 @dataclass(frozen=True)

@@ -240,3 +240,35 @@ def test_ctrl_c_during_up_stops_everything_already_started():
             launcher.communicate()
         NativeStack.attach(run_dir).stop()
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_killed_redis_restarts_on_the_same_port(stack):
+    port = stack.endpoint("redis").port
+    stack.kill("redis")
+    assert stack.status("redis").state == "stopped"
+    stack.restart("redis")
+    assert stack.status("redis").state == "healthy"
+    assert stack.endpoint("redis").port == port
+
+
+def test_paused_tenant_service_holds_its_port_but_answers_nothing_until_resumed(stack, http):
+    url = stack.endpoint("tenant-service").url + "/health"
+    stack.pause("tenant-service")
+    try:
+        with pytest.raises(httpx.ReadTimeout):
+            http.get(url, timeout=httpx.Timeout(2, read=0.3))
+    finally:
+        stack.resume("tenant-service")
+    assert http.get(url).status_code == 200
+
+
+def test_tenant_service_answers_503_while_postgres_is_down_and_recovers(stack, http):
+    base = stack.endpoint("tenant-service").url
+    stack.kill("postgres")
+    try:
+        r = http.get(base + "/v1/tenants/resolve", params={"host": "acme.app.example.com"})
+        assert r.status_code == 503 and r.json()["message"] == "tenant directory unavailable"
+    finally:
+        stack.restart("postgres")
+    r = http.get(base + "/v1/tenants/resolve", params={"host": "acme.app.example.com"})
+    assert r.status_code == 200 and r.json()["id"] == "acme"
