@@ -272,3 +272,18 @@ def test_tenant_service_answers_503_while_postgres_is_down_and_recovers(stack, h
         stack.restart("postgres")
     r = http.get(base + "/v1/tenants/resolve", params={"host": "acme.app.example.com"})
     assert r.status_code == 200 and r.json()["id"] == "acme"
+
+
+def test_gateway_serves_the_generated_certificate_for_each_sni(stack):
+    if "gateway-1" not in stack.services():
+        pytest.skip("harness.gateway.__main__ does not exist yet")
+    import ssl
+
+    assert stack.status("gateway-1").state == "healthy"
+    ctx = ssl.create_default_context(cafile=str(stack.ca_file))
+    port = stack.endpoint("gateway-tls").port
+    for sni in ("api.acme-corp.com", "globex.app.example.com"):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                ctx.wrap_socket(raw, server_hostname=sni) as tls:
+            sans = [v for k, v in tls.getpeercert()["subjectAltName"] if k == "DNS"]
+        assert sni in sans or f"*.{sni.split('.', 1)[1]}" in sans
