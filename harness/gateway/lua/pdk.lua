@@ -112,9 +112,10 @@ local response = strict("kong.response", {
 })
 
 -- kong.client --------------------------------------------------------------
+local CONSUMERS, CONSUMERS_BY_NAME = {}, {}
 local client = strict("kong.client", {
   load_consumer = function(id, by_username)
-    return PY.load_consumer(id, by_username and true or false)
+    return CONSUMERS[id] or (by_username and CONSUMERS_BY_NAME[id]) or nil
   end,
   get_consumer = function() return state().consumer end,
   get_credential = function() return state().credential end,
@@ -143,27 +144,48 @@ local ctx = setmetatable({}, {
   end,
 })
 
--- kong.cache (mlcache semantics; the store and miss coalescing are in Python) --
+-- kong.cache (mlcache semantics): values live here, in Lua; Python only parks
+-- requests that wait for another request's loader (miss coalescing).
+local CACHE, CACHE_SIZE, CACHE_MAX = {}, 0, 10000
+local PENDING = {}   -- key -> handle of the request running the loader
 local cache = strict("kong.cache", {})
 rawset(cache, "get", function(_, key, opts, loader, ...)
   if type(key) ~= "string" then
     error("key must be a string", 2)
   end
-  local code, value = PY.cache_get(key)
-  if code == 1 then
-    return value
+  local st = state()
+  local e = CACHE[key]
+  if e and (e.exp == 0 or e.exp > st.now) then
+    return e.value
   end
-  if code == 2 then   -- another request runs the loader: wait for its result
-    local r = yield({ op = "cache_wait", key = key })
-    return r.value, r.err
+  if PENDING[key] then   -- another request runs the loader: wait for its result
+    local err = yield({ op = "cache_wait", key = key })
+    if err ~= nil then
+      return nil, err
+    end
+    e = CACHE[key]
+    return e and e.value
   end
+  PENDING[key] = st.handle
   local ok, v, err = pcall(loader, ...)
+  PENDING[key] = nil
   if not ok then
     v, err = nil, tostring(v)
   end
-  local ttl = opts and opts.ttl
-  local neg_ttl = opts and opts.neg_ttl
-  PY.cache_finish(key, v, err, ttl, neg_ttl)
+  if err == nil then
+    local ttl = opts and opts.ttl or 0
+    if v == nil then
+      ttl = opts and opts.neg_ttl or ttl
+    end
+    if CACHE_SIZE >= CACHE_MAX then
+      CACHE, CACHE_SIZE = {}, 0
+    end
+    if not CACHE[key] then
+      CACHE_SIZE = CACHE_SIZE + 1
+    end
+    CACHE[key] = { value = v, exp = ttl > 0 and (st.now + ttl) or 0 }
+  end
+  PY.cache_done(key, err)
   if err ~= nil then
     return nil, err
   end
@@ -328,40 +350,102 @@ end
 local function run_phase(handler, phase, conf, st)
   STATES[running()] = st
   local ok, err = xpcall(function() return handler[phase](handler, conf) end, on_error)
-  local res = { op = "done", ops = pending_ops(st), exit_status = st.exit_status,
-                exit_body = st.exit_body, exit_headers = st.exit_headers,
-                serialize = st.serialize, authenticated = st.authenticated,
-                consumer = st.consumer, credential = st.credential }
   if not ok and err ~= EXIT then
-    res.op, res.err = "error", err
+    return "error", err
   end
-  return res
+  return st.exit_status and "exit" or "done"
 end
 
-local function new_state(handle, plugin_name, method, scheme, host, port, path, query,
-                         client_ip, route, service, consumer, credential, shared, plugin)
-  local st = { handle = handle, plugin_name = plugin_name, method = method, scheme = scheme,
-               host = host, port = port, path = path, query = query, client_ip = client_ip,
-               route = route, service = service, consumer = consumer,
-               credential = credential, shared = shared, plugin = plugin,
-               ops = {}, nops = 0, authenticated = false }
-  return st
+local ROUTES, SERVICES, CREDENTIALS = {}, {}, {}
+
+local function entity(cache_tbl, name, id)
+  if name == nil then
+    return nil
+  end
+  local t = cache_tbl[name]
+  if not t then
+    t = { name = name, id = id }
+    cache_tbl[name] = t
+  end
+  return t
 end
 
-local function new_table()
-  return {}
+-- Result of a step, as one tuple for Python:
+-- kind, ops, authenticated, consumer username, credential key, serialize,
+-- dirty shared table, exit status, exit body, exit headers, error / (co, request)
+local function step(co, st, ok, kind, detail)
+  if not ok then   -- the runner itself failed (cannot happen short of a VM error)
+    return "error", pending_ops(st), false, nil, nil, nil, nil, nil, nil, nil, tostring(kind)
+  end
+  if coroutine.status(co) == "suspended" then
+    return "yield", co, kind
+  end
+  local consumer, cred = st.consumer, st.credential
+  return kind, pending_ops(st), st.authenticated, consumer and consumer.username,
+         cred and cred.key, st.serialize, st.shared_dirty and st.shared or nil,
+         st.exit_status, st.exit_body, st.exit_headers, detail
 end
 
-local function credential_table(id, key)
-  return { id = id, key = key }
+local function shared_table(st, initial)
+  return setmetatable(initial, {
+    __newindex = function(t, k, v)
+      rawset(t, k, v)
+      st.shared_dirty = true
+    end,
+  })
+end
+
+local function start(handler, phase, conf, handle, plugin_name, now, method, scheme, host, port,
+                     path, query, client_ip, route_name, route_id, service_name, service_id,
+                     consumer_name, cred_key, cred_id, shared, plugin)
+  local st = { handle = handle, plugin_name = plugin_name, now = now, method = method,
+               scheme = scheme, host = host, port = port, path = path, query = query,
+               client_ip = client_ip, route = entity(ROUTES, route_name, route_id),
+               service = entity(SERVICES, service_name, service_id),
+               consumer = consumer_name and CONSUMERS_BY_NAME[consumer_name] or nil,
+               plugin = plugin, ops = {}, nops = 0, authenticated = false }
+  if cred_key then
+    local c = CREDENTIALS[cred_key]
+    if not c then
+      c = { id = cred_id, key = cred_key }
+      CREDENTIALS[cred_key] = c
+    end
+    st.credential = c
+  end
+  st.shared = shared_table(st, shared)
+  local co = coroutine.create(run_phase)
+  STATES[co] = st
+  return step(co, st, coroutine.resume(co, handler, phase, conf, st))
+end
+
+local function resume(co, value)
+  local st = STATES[co]
+  return step(co, st, coroutine.resume(co, value))
+end
+
+-- A request abandoned mid-I/O: release the cache keys it was loading.
+local function abandon(handle)
+  local keys = {}
+  for key, owner in pairs(PENDING) do
+    if owner == handle then
+      PENDING[key] = nil
+      keys[#keys + 1] = key
+    end
+  end
+  return concat(keys, "\0")
+end
+
+local function add_consumer(id, username, custom_id)
+  local c = { id = id, username = username, custom_id = custom_id }
+  CONSUMERS[id], CONSUMERS_BY_NAME[username] = c, c
 end
 
 return {
   load_handler = load_handler,
-  run_phase = run_phase,
-  new_state = new_state,
-  new_table = new_table,
-  credential_table = credential_table,
+  start = start,
+  resume = resume,
+  abandon = abandon,
+  add_consumer = add_consumer,
+  new_table = function() return {} end,
   null = NULL,
-  is_null = function(v) return v == NULL end,
 }

@@ -17,7 +17,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,85 +29,36 @@ __all__ = ["LuaVM", "lua_log"]
 
 lua_log = logging.getLogger("harness.gateway.lua")
 _PDK = Path(__file__).with_name("pdk.lua")
+_VMS: list[LuaVM] = []
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR, "critical": logging.CRITICAL}
-
-
-@dataclass
-class _Entry:
-    value: Any
-    expires: float  # monotonic; inf = never
-
-
-@dataclass
-class LuaCache:
-    """kong.cache for Lua plugins: TTL / negative TTL, concurrent misses coalesced."""
-
-    entries: dict[str, _Entry] = field(default_factory=dict)
-    pending: dict[str, asyncio.Future[tuple[Any, Any]]] = field(default_factory=dict)
-    max_entries: int = 10000
-
-    def lookup(self, key: str) -> tuple[int, Any]:
-        """(1, value) hit; (2, None) another loader runs; (0, None) miss, caller loads."""
-        e = self.entries.get(key)
-        if e is not None:
-            if e.expires > time.monotonic():
-                return 1, e.value
-            del self.entries[key]
-        if key in self.pending:
-            return 2, None
-        self.pending[key] = asyncio.get_running_loop().create_future()
-        return 0, None
-
-    def finish(self, key: str, value: Any, err: Any, ttl: Any, neg_ttl: Any) -> None:
-        if err is None:
-            chosen = ttl if value is not None else neg_ttl
-            seconds = float(chosen) if isinstance(chosen, (int, float)) else 30.0
-            if len(self.entries) >= self.max_entries:
-                self.entries.pop(next(iter(self.entries)))
-            self.entries[key] = _Entry(value, time.monotonic() + seconds if seconds > 0
-                                       else float("inf"))
-        fut = self.pending.pop(key, None)
-        if fut is not None and not fut.done():
-            fut.set_result((value, err))
-
-    def abandon(self, key: str) -> None:
-        fut = self.pending.pop(key, None)
-        if fut is not None and not fut.done():
-            fut.set_result((None, "cache loader aborted"))
 
 
 class LuaVM:
     """One LuaJIT state per process, shared by every Lua plugin."""
 
-    _instance: LuaVM | None = None
-
     @classmethod
     def instance(cls, runtime: Any, consumer_id: Callable[[Consumer], str]) -> LuaVM:
-        if cls._instance is None or cls._instance.runtime is not runtime:
-            cls._instance = cls(runtime, consumer_id)
-        return cls._instance
+        for vm in _VMS:
+            if vm.runtime is runtime:
+                return vm
+        vm = cls(runtime, consumer_id)
+        # Never freed: dropping a LuaRuntime while Lua objects may still be referenced
+        # from Python can crash lupa; a process has one runtime (tests: a few).
+        _VMS.append(vm)
+        return vm
 
     def __init__(self, runtime: Any, consumer_id: Callable[[Consumer], str]) -> None:
         self.runtime = runtime
         self.lua = lupa.LuaRuntime(unpack_returned_tuples=True, register_eval=False)
-        self.cache = LuaCache()
         self.requests: dict[int, tuple[Request, Ctx]] = {}
-        self.cache_owner: dict[str, int] = {}
+        # kong.cache waiters: key -> future resolved with the loader's error (or None)
+        self.waiters: dict[str, asyncio.Future[Any]] = {}
         self._handles = itertools.count(1)
-        self._consumers: dict[str, Any] = {}
-        self._consumers_by_name: dict[str, Any] = {}
-        for c in runtime.gateway.kong.consumers:
-            table = self.lua.table_from({"id": consumer_id(c), "username": c.username,
-                                         **({"custom_id": c.custom_id} if c.custom_id else {})})
-            self._consumers[consumer_id(c)] = table
-            self._consumers_by_name[c.username] = table
         py = self.lua.table_from({
             "get_headers": self._get_headers,
             "get_header": self._get_header,
-            "load_consumer": self._load_consumer,
-            "cache_get": self._cache_get,
-            "cache_finish": self._cache_finish,
+            "cache_done": self._cache_done,
             "log": self._log,
             "decode_base64": _decode_base64,
             "encode_base64": _encode_base64,
@@ -121,10 +71,12 @@ class LuaVM:
         loader = self.lua.execute(f"return loadstring(...)", _PDK.read_text(), "@" + str(_PDK))
         self.api = loader(py)
         self.null = self.api["null"]
-        self.run_phase = self.api["run_phase"]
-        self.new_state = self.api["new_state"]
-        self.credential_table = self.api["credential_table"]
+        self.start = self.api["start"]
+        self.resume = self.api["resume"]
+        self.new_table = self.api["new_table"]
         self._lua_type = lupa.lua_type
+        for c in runtime.gateway.kong.consumers:
+            self.api["add_consumer"](consumer_id(c), c.username, c.custom_id)
 
     # -- request registry ------------------------------------------------
     def register(self, req: Request, ctx: Ctx) -> int:
@@ -132,69 +84,54 @@ class LuaVM:
         self.requests[handle] = (req, ctx)
         return handle
 
-    def release(self, handle: int) -> None:
+    def release(self, handle: int, finished: bool) -> None:
         self.requests.pop(handle, None)
-        for key in [k for k, h in self.cache_owner.items() if h == handle]:
-            del self.cache_owner[key]
-            self.cache.abandon(key)
+        if not finished:  # abandoned mid-I/O: free the cache keys it was loading
+            keys = self.api["abandon"](handle)
+            for key in keys.split("\0") if keys else ():
+                self._cache_done(key, "cache loader aborted")
+
+    def cache_wait(self, key: str) -> asyncio.Future[Any]:
+        fut = self.waiters.get(key)
+        if fut is None:
+            fut = self.waiters[key] = asyncio.get_running_loop().create_future()
+        return fut
+
+    def _cache_done(self, key: str, err: Any) -> None:
+        fut = self.waiters.pop(key, None)
+        if fut is not None and not fut.done():
+            fut.set_result(err)
 
     # -- header ops --------------------------------------------------------
     def apply_ops(self, req: Request, ops: str) -> None:
-        """Apply queued set/add/clear ops ("op\\0name\\0value" triples) to the request."""
+        """Apply queued ops ("op\\0name\\0value" triples: set/add/clear) to the request."""
         if not ops:
             return
         f = ops.split("\0")
         headers = req.headers
-        clears: set[str] = set()
         for i in range(0, len(f) - 2, 3):
-            op, name, value = f[i], f[i + 1], f[i + 2]
+            op, name = f[i], f[i + 1]
             if op == "c":
-                clears.add(name.lower())
-                continue
-            if clears:  # batch consecutive clears into one pass over the headers
-                headers._items = [(k, v) for k, v in headers._items if k.lower() not in clears]
-                clears = set()
-            if op == "s":
-                headers.set(name, value)
+                if name in headers:  # most cleared names are absent: a cheap check
+                    headers.remove(name)
+            elif op == "s":
+                headers.set(name, f[i + 2])
             else:
-                headers.add(name, value)
-        if clears:
-            headers._items = [(k, v) for k, v in headers._items if k.lower() not in clears]
+                headers.add(name, f[i + 2])
 
     def _get_headers(self, handle: int, ops: str, max_headers: int) -> Any:
         req, _ = self.requests[handle]
         self.apply_ops(req, ops)
-        out: dict[str, Any] = {}
-        for k, v in req.headers.items()[: int(max_headers)]:
-            low = k.lower()
-            prev = out.get(low)
-            out[low] = v if prev is None else ([*prev, v] if isinstance(prev, list) else [prev, v])
-        return self.lua.table_from(out, recursive=True)
+        h = req.headers
+        limit = int(max_headers)
+        out = (h if len(h) <= limit else type(h)(h.items()[:limit])).to_dict()
+        multi = any(isinstance(v, list) for v in out.values())
+        return self.lua.table_from(out, recursive=multi)
 
     def _get_header(self, handle: int, ops: str, name: str) -> str | None:
         req, _ = self.requests[handle]
         self.apply_ops(req, ops)
         return req.headers.get(str(name))
-
-    def _load_consumer(self, ident: Any, by_username: bool) -> Any:
-        key = str(ident)
-        found = self._consumers.get(key)
-        if found is None and by_username:
-            found = self._consumers_by_name.get(key)
-        return found
-
-    # -- kong.cache --------------------------------------------------------
-    def _cache_get(self, key: str) -> tuple[int, Any]:
-        code, value = self.cache.lookup(key)
-        if code == 0:
-            self.cache_owner[key] = self._current_handle
-        return code, value
-
-    def _cache_finish(self, key: str, value: Any, err: Any, ttl: Any, neg_ttl: Any) -> None:
-        self.cache_owner.pop(key, None)
-        self.cache.finish(key, value, err, ttl, neg_ttl)
-
-    _current_handle = 0
 
     # -- misc --------------------------------------------------------------
     def _log(self, level: str, plugin: str, message: str) -> None:

@@ -10,6 +10,7 @@ as PluginCrash (Kong: 500 `An unexpected error occurred`).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -72,66 +73,64 @@ class LuaPlugin(Plugin):
         if "log" in self.phases:
             self._run_sync("log", req, ctx)
 
-    def _start(self, phase: str, req: Request, ctx: Ctx) -> tuple[int, Any]:
+    def _start(self, phase: str, req: Request, ctx: Ctx) -> tuple[int, tuple[Any, ...]]:
         vm = self.vm
         handle = vm.register(req, ctx)
-        route = service = None
-        if ctx.route is not None:
-            r, s = ctx.route.route, ctx.route.service
-            route = vm.lua.table_from({"name": r.name, "id": entity_id("routes", r.name, r.id)})
-            service = vm.lua.table_from({"name": s.name,
-                                         "id": entity_id("services", s.name, s.id)})
-        consumer = vm._load_consumer(ctx.consumer.username, True) if ctx.consumer else None
-        cred = None
-        if ctx.credential is not None:
-            cred = vm.credential_table(entity_id("jwt_secrets", ctx.credential, None),
-                                       ctx.credential)
+        rname = rid = sname = sid = None
+        view = ctx.route
+        if view is not None:
+            ids = _IDS.get(id(view))
+            if ids is None or ids[0] is not view:
+                r, s = view.route, view.service
+                ids = _IDS[id(view)] = (view, entity_id("routes", r.name, r.id),
+                                        entity_id("services", s.name, s.id))
+            rname, rid, sname, sid = view.route.name, ids[1], view.service.name, ids[2]
+        cred = ctx.credential
         shared = vm.lua.table_from({k: v for k, v in ctx.shared.items()
                                     if isinstance(v, (str, int, float, bool))})
         mine = ctx.plugin.setdefault(self.name, {})
         plugin_tbl = mine.get("__lua__")
         if plugin_tbl is None:
-            plugin_tbl = mine["__lua__"] = vm.lua.table()
-        st = vm.new_state(handle, self.name, req.method, req.scheme, req.host, req.port,
-                          req.path, req.query, req.client_ip, route, service, consumer, cred,
+            plugin_tbl = mine["__lua__"] = vm.new_table()
+        result = vm.start(self.handler, phase, self.conf, handle, self.name, time.time(),
+                          req.method, req.scheme, req.host, req.port, req.path, req.query,
+                          req.client_ip, rname, rid, sname, sid,
+                          ctx.consumer.username if ctx.consumer else None, cred,
+                          _credential_id(cred) if cred else None,
                           shared, plugin_tbl)
-        co = vm.run_phase.coroutine(self.handler, phase, self.conf, st)
-        return handle, (co, shared)
+        return handle, result
 
     async def _run(self, phase: str, req: Request, ctx: Ctx) -> None:
         vm = self.vm
-        handle, (co, shared) = self._start(phase, req, ctx)
+        handle, result = self._start(phase, req, ctx)
+        finished = False
         try:
-            vm._current_handle = handle
-            value = co.send(None)
             for _ in range(1000):  # bounded: a handler does a few I/O steps at most
-                op = value["op"]
-                if op in ("done", "error"):
+                if result[0] != "yield":
                     break
-                reply = await self._serve(op, value)
-                vm._current_handle = handle
-                value = co.send(reply)
+                reply = await self._serve(result[2])
+                result = vm.resume(result[1], reply)
             else:
                 raise PluginCrash(f"{self.name}: too many I/O steps in {phase}")
-            self._finish(phase, value, shared, req, ctx)
+            finished = True
+            self._finish(phase, result, req, ctx)
         finally:
-            vm.release(handle)
+            vm.release(handle, finished)
 
     def _run_sync(self, phase: str, req: Request, ctx: Ctx) -> None:
-        vm = self.vm
-        handle, (co, shared) = self._start(phase, req, ctx)
+        handle, result = self._start(phase, req, ctx)
+        finished = result[0] != "yield"
         try:
-            vm._current_handle = handle
-            value = co.send(None)
-            if value["op"] not in ("done", "error"):
-                raise PluginCrash(f"{self.name}: {value['op']} (I/O) is not allowed in {phase}, "
-                                  "as in Kong (no cosockets in header_filter/log)")
-            self._finish(phase, value, shared, req, ctx)
+            if not finished:
+                raise PluginCrash(f"{self.name}: {result[2]['op']} (I/O) is not allowed in "
+                                  f"{phase}, as in Kong (no cosockets in header_filter/log)")
+            self._finish(phase, result, req, ctx)
         finally:
-            vm.release(handle)
+            self.vm.release(handle, finished)
 
-    async def _serve(self, op: str, value: Any) -> Any:
+    async def _serve(self, value: Any) -> Any:
         vm = self.vm
+        op = value["op"]
         if op == "http":
             headers = value["headers"]
             hdrs = {str(k): str(v) for k, v in headers.items()} if headers is not None else {}
@@ -146,42 +145,47 @@ class LuaPlugin(Plugin):
             return vm.lua.table_from({"status": status, "body": rbody,
                                       "headers": vm.lua.table_from(rh, recursive=True)})
         if op == "cache_wait":
-            fut = vm.cache.pending.get(str(value["key"]))
-            if fut is None:
-                return vm.lua.table_from({"err": "cache entry vanished"})
-            result, err = await fut
-            out = vm.lua.table()
-            out["value"], out["err"] = result, err
-            return out
+            return await vm.cache_wait(str(value["key"]))
         raise PluginCrash(f"{self.name}: unknown Lua bridge request {op!r}")
 
-    def _finish(self, phase: str, value: Any, shared: Any, req: Request, ctx: Ctx) -> None:
+    def _finish(self, phase: str, result: tuple[Any, ...], req: Request, ctx: Ctx) -> None:
+        (kind, ops, authenticated, username, cred_key, serialize, shared, status, body,
+         headers, err) = result
         vm = self.vm
-        vm.apply_ops(req, value["ops"])
-        for k, v in shared.items():
-            if isinstance(v, (str, int, float, bool)):
-                ctx.shared[str(k)] = v
-        if value["authenticated"]:
-            consumer, cred = value["consumer"], value["credential"]
-            username = consumer["username"] if consumer is not None else None
+        vm.apply_ops(req, ops)
+        if shared is not None:
+            for k, v in shared.items():
+                if isinstance(v, (str, int, float, bool)):
+                    ctx.shared[str(k)] = v
+        if authenticated:
             ctx.consumer = ctx.gateway.consumers.get(str(username)) if username else None
-            ctx.credential = str(cred["key"]) if cred is not None and cred["key"] else None
-        serialize = value["serialize"]
+            ctx.credential = str(cred_key) if cred_key else None
         if serialize is not None:
             for k, v in serialize.items():
                 ctx.serialize[str(k)] = vm.to_py(v)
-        if value["op"] == "error":
-            lua_log.error("[%s] %s phase failed: %s", self.name, phase, value["err"])
+        if kind == "error":
+            lua_log.error("[%s] %s phase failed: %s", self.name, phase, err)
             raise PluginCrash(f"{self.name}: Lua error in {phase}")
-        status = value["exit_status"]
-        if status is not None:
-            body, headers = value["exit_body"], value["exit_headers"]
+        if kind == "exit":
             hdrs = [(str(k), str(v)) for k, v in headers.items()] if headers is not None else []
             if body is None:
                 raise Exit(int(status), b"", hdrs)
             if isinstance(body, (str, bytes)):
                 raise Exit(int(status), body.encode() if isinstance(body, str) else body, hdrs)
             raise kong_exit(int(status), vm.to_py(body), hdrs)
+
+
+_IDS: dict[int, tuple[Any, str, str]] = {}
+_CRED_IDS: dict[str, str] = {}
+
+
+def _credential_id(key: str) -> str:
+    got = _CRED_IDS.get(key)
+    if got is None:
+        if len(_CRED_IDS) > 10000:
+            _CRED_IDS.clear()
+        got = _CRED_IDS[key] = entity_id("jwt_secrets", key, None)
+    return got
 
 
 def lua_plugin(name: str, priority: int | None = None) -> type[LuaPlugin]:
