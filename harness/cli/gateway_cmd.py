@@ -44,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser, name: str = "gateway") -> None:
     p.add_argument("--bind", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--strict-plugins", action="store_true",
                    help="fail when a plugin of kong.yml has no implementation")
+    p.add_argument("--no-plugins", action="store_true",
+                   help="run no plugin at all (data-plane benchmarks only; not Kong behaviour)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,5 +55,5 @@ def run(args: argparse.Namespace) -> int:
                           https_port=args.https_port, status_port=args.status_port,
                           log_dir=args.log_dir, replica_id=args.replica_id,
                           resolve=dict(args.resolve), bind=args.bind,
-                          strict_plugins=args.strict_plugins)
+                          strict_plugins=args.strict_plugins, no_plugins=args.no_plugins)
     return serve(opts)

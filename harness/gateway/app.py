@@ -49,6 +49,7 @@ class GatewayOptions:
     resolve: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
     bind: str = "127.0.0.1"
     strict_plugins: bool = False
+    no_plugins: bool = False        # benchmarks of the data plane alone
 
 
 class GatewayServer:
@@ -59,7 +60,7 @@ class GatewayServer:
                  env: Mapping[str, str] | None = None) -> None:
         self.opts = opts
         self.gateway = gateway if gateway is not None else load_gateway(opts.root)
-        self.registry = registry
+        self.registry = {} if opts.no_plugins else registry
         self.env = env
         self.ports: dict[str, int] = {}
         self._servers: list[asyncio.base_events.Server] = []
@@ -79,7 +80,8 @@ class GatewayServer:
         self.opts.log_dir.mkdir(parents=True, exist_ok=True)
         for up in self.gateway.kong.upstreams:
             rt.balancers[up.name] = Balancer.for_upstream(up, rt.resolve)
-        chain = Chain(self.gateway, rt, self.registry, strict=self.opts.strict_plugins)
+        chain = Chain(self.gateway, rt, self.registry, strict=self.opts.strict_plugins,
+                      quiet=self.opts.no_plugins)
         for inst in chain.instances():
             init = getattr(inst, "init_worker", None)
             if init is not None:

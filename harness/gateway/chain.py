@@ -55,7 +55,7 @@ class RoutePlugins:
 class Chain:
     def __init__(self, gateway: Gateway, runtime: object,
                  registry: Mapping[str, type[Plugin]] | None = None,
-                 *, strict: bool = False) -> None:
+                 *, strict: bool = False, quiet: bool = False) -> None:
         self.gateway = gateway
         registry = load_registry() if registry is None else registry
         self._instances: dict[int, Plugin] = {}
@@ -67,8 +67,9 @@ class Chain:
                 if strict:
                     raise ConfigError(str(gateway.kong_file), sp.source,
                                       "a plugin the reference gateway implements", sp.name)
-                print(f"harness.gateway: warning: plugin {sp.name!r} ({sp.source}) has no "
-                      "implementation yet; skipped", file=sys.stderr)
+                if not quiet:
+                    print(f"harness.gateway: warning: plugin {sp.name!r} ({sp.source}) has no "
+                          "implementation yet; skipped", file=sys.stderr)
                 continue
             inst = cls(sp.plugin.config, runtime)
             inst.scope = sp  # type: ignore[attr-defined]  # plugins may read their scope

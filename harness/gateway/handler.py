@@ -241,10 +241,9 @@ class Handler:
         h = req.headers
         # access.after: hop-by-hop headers named in Connection, after all plugins ran.
         conn_hdr = ", ".join(h.get_all("connection"))
-        drop = set(_DROP_UP)
+        drop = _DROP_UP
         if conn_hdr and conn_hdr not in ("keep-alive", "close", "upgrade"):
-            for tok in conn_hdr.replace(",", " ").split():
-                drop.add(tok.lower())
+            drop = drop | {tok.lower() for tok in conn_hdr.replace(",", " ").split()}
         if route.route.preserve_host:
             host = h.get("host") or req.host
         elif bal.host_header:

@@ -27,36 +27,46 @@ __all__ = ["Ctx", "Exit", "Headers", "Plugin", "Request", "Response"]
 class Headers:
     """Case-insensitive, order-keeping, multi-valued HTTP headers (names kept as sent)."""
 
-    __slots__ = ("_items",)
+    # `_low` mirrors `_items` with lower-cased names so lookups run at C speed
+    # (list.index / `in`) on the hot path.
+    __slots__ = ("_items", "_low")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = list(items)
+        self._low: list[str] = [k.lower() for k, _ in self._items]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         low = name.lower()
-        for k, v in self._items:
-            if k.lower() == low:
-                return v
+        if low in self._low:
+            return self._items[self._low.index(low)][1]
         return default
 
     def get_all(self, name: str) -> list[str]:
         low = name.lower()
-        return [v for k, v in self._items if k.lower() == low]
+        if low not in self._low:
+            return []
+        return [kv[1] for kv, k in zip(self._items, self._low) if k == low]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
+        return isinstance(name, str) and name.lower() in self._low
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of `name` (ngx.req.set_header semantics)."""
         self.remove(name)
         self._items.append((name, value))
+        self._low.append(name.lower())
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))
+        self._low.append(name.lower())
 
     def remove(self, name: str) -> None:
         low = name.lower()
-        self._items = [(k, v) for k, v in self._items if k.lower() != low]
+        if low not in self._low:
+            return
+        keep = [i for i, k in enumerate(self._low) if k != low]
+        self._items = [self._items[i] for i in keep]
+        self._low = [self._low[i] for i in keep]
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)
@@ -73,8 +83,7 @@ class Headers:
     def to_dict(self) -> dict[str, str | list[str]]:
         """Lower-case names; repeated headers as lists (Kong PDK get_headers shape)."""
         out: dict[str, str | list[str]] = {}
-        for k, v in self._items:
-            low = k.lower()
+        for (_, v), low in zip(self._items, self._low):
             if low in out:
                 prev = out[low]
                 out[low] = [*prev, v] if isinstance(prev, list) else [prev, v]

@@ -12,7 +12,8 @@ A plugin gets `runtime` as its second constructor argument and may use:
     resolve(host, port) -> (ip, port)   the --resolve map (identity when absent)
     map_path(path)     where a Kong file path (e.g. /var/log/kong/x.log) lands under log_dir
     register_status_route(path, handler)   GET `path` on the status listener;
-                       handler(Request) -> Response (or an awaitable of one)
+                       handler() -> (status, headers, body), or handler(Request) -> Response
+                       (either may return an awaitable)
     stats              connection/request counters (kong_nginx_* metrics)
 """
 
@@ -20,19 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.gateway.balancer import Balancer
-from harness.gateway.plugin_api import Request, Response
 from harness.model import Gateway
 
 __all__ = ["KONG_VERSION", "Runtime", "ServerStats", "StatusHandler"]
 
 KONG_VERSION = "3.9.1"
 
-StatusHandler = Callable[[Request], "Response | Awaitable[Response]"]
+StatusHandler = Callable[..., Any]
 
 
 @dataclass
@@ -65,6 +66,11 @@ class Runtime:
     stats: ServerStats = field(default_factory=ServerStats)
     loop: asyncio.AbstractEventLoop | None = None
     _plain: dict[tuple[str, int], Balancer] = field(default_factory=dict)
+
+    @property
+    def requests_total(self) -> int:
+        """kong_nginx_requests_total (read by the prometheus plugin)."""
+        return self.stats.total_requests
 
     @property
     def server_header(self) -> str:

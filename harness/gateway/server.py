@@ -163,6 +163,7 @@ class ClientConn(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self._paused_reading = False
         self.parse_error: int | None = None
+        self._out: list[bytes] = []
 
     # -- asyncio.Protocol ------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -308,11 +309,26 @@ class ClientConn(asyncio.Protocol):
 
     # -- output -------------------------------------------------------------
     def write(self, data: bytes) -> None:
+        """Queue output; everything written in one loop turn goes out in one send()."""
+        if self.closed or self.transport is None:
+            return
+        out = self._out
+        out.append(data)
+        if len(out) == 1:
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        out = self._out
+        if not out:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
         if not self.closed and self.transport is not None:
             self.transport.write(data)
 
     def close(self) -> None:
         if not self.closed and self.transport is not None:
+            self.flush()
             self.closed = True
             self.transport.close()
 

@@ -123,12 +123,20 @@ class StatusConn(asyncio.Protocol):
             return Response(204, Headers(), b"")
         handler = rt.status_routes.get(path)
         if handler is not None and method in ("GET", "HEAD"):
-            req = Request(method, "http", "", 0, path, path, query, Headers(self.headers),
-                          "127.0.0.1")
-            result = handler(req)
+            # Two handler shapes: () -> (status, headers, body) as the plugins use,
+            # or (Request) -> Response; either may be a coroutine.
+            if inspect.signature(handler).parameters:
+                req = Request(method, "http", "", 0, path, path, query, Headers(self.headers),
+                              "127.0.0.1")
+                result: Any = handler(req)  # type: ignore[call-arg]
+            else:
+                result = handler()  # type: ignore[call-arg]
             if inspect.isawaitable(result):
                 result = await result
-            return result  # type: ignore[return-value]
+            if isinstance(result, tuple):
+                status, headers, body = result
+                return Response(status, Headers(headers), body)
+            return result  # type: ignore[no-any-return]
         return _json(404, {"message": "Not found"})
 
     def _write(self, resp: Response, close: bool) -> None:

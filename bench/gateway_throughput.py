@@ -1,0 +1,239 @@
+"""Reference gateway throughput vs an nginx reverse proxy (method: perf-baselines.md).
+
+Placement: every server (upstream nginx A, nginx proxy B64, Redis, the
+gateway) pinned to CPU 1, wrk pinned to CPU 0. The gateway runs the
+production kong.yml with the FULL plugin chain (correlation-id, cors, jwt
+RS256, tenant-context Lua, request-size-limiting, Redis rate-limiting,
+response-transformer, prometheus, file-log); only the tier limits are raised
+(in a temporary copy of kong/) so the load is proxied rather than answered
+429. The Tenant Service answer comes from nginx A (cached by tenant-context).
+
+Prints, per round and as medians: B64 rps, gateway rps, ratio; then the p50
+latency added by the gateway at half its measured load (wrk paced with a Lua
+delay) and the gateway's RSS.
+
+    .venv/bin/python bench/gateway_throughput.py [--rounds 3] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SERVICES = ["user-1:8080", "user-2:8080", "billing-1:8080", "notification-1:8080",
+            "file-1:8080", "crm-1:8080", "hrm-1:8080", "tenant-service:8081",
+            "auth-service:8082"]
+TENANT = {"id": "acme", "name": "ACME Corporation", "tier": "enterprise", "status": "active",
+          "subdomain": "acme", "custom_domains": ["api.acme-corp.com"]}
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Procs:
+    """Processes started by the bench, each in its own process group."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, argv: list[str], cpu: str, log: Path, **kw: object) -> subprocess.Popen[bytes]:
+        out = open(log, "wb")  # noqa: SIM115 - closed with the process
+        p = subprocess.Popen(["taskset", "-c", cpu, *argv], stdout=out, stderr=subprocess.STDOUT,
+                             start_new_session=True, **kw)  # type: ignore[call-overload]
+        out.close()
+        self.procs.append(p)
+        return p
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+
+
+def nginx_conf(tmp: Path, a_port: int, b_port: int) -> Path:
+    tenant = json.dumps(TENANT)
+    conf = f"""
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{a_port} backlog=4096;
+    default_type application/json;
+    location = /v1/tenants/resolve {{ return 200 '{tenant}'; }}
+    location / {{ return 200 '{{"ok":true}}'; }}
+  }}
+  upstream a {{ server 127.0.0.1:{a_port}; keepalive 64; keepalive_requests 1000000; }}
+  server {{
+    listen 127.0.0.1:{b_port} backlog=4096;
+    location / {{ proxy_pass http://a; proxy_http_version 1.1;
+                 proxy_set_header Connection ""; }}
+  }}
+}}
+"""
+    path = tmp / "nginx.conf"
+    path.write_text(conf)
+    return path
+
+
+def raised_limits_root(tmp: Path) -> Path:
+    """A copy of kong/ with every tier limit raised (same value in both files)."""
+    root = tmp / "root"
+    shutil.copytree(REPO / "kong", root / "kong")
+    for rel in ("kong/declarative-config/kong.yml", "kong/tiers.yaml"):
+        p = root / rel
+        p.write_text(re.sub(r"\b(minute|hour): \d+", r"\1: 1000000000", p.read_text()))
+    return root
+
+
+def wrk(port: int, seconds: float, headers: dict[str, str], conns: int = 50,
+        script: Path | None = None) -> tuple[float, float]:
+    """(requests/s, p50 ms) from wrk -t1 pinned to CPU 0."""
+    argv = ["taskset", "-c", "0", "wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency"]
+    for k, v in headers.items():
+        argv += ["-H", f"{k}: {v}"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    argv.append(f"http://127.0.0.1:{port}/api/users/1")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    out = proc.stdout
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise SystemExit(f"wrk failed: {out}\n{proc.stderr}")
+    rps = float(found.group(1))
+    m = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    assert m, out
+    p50 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        print(f"  warning: {non2xx.group(1)} non-2xx responses", file=sys.stderr)
+    return rps, p50
+
+
+def wait_http(url: str, headers: dict[str, str], timeout: float = 30) -> bytes:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            req = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(req, timeout=2) as r:
+                return bytes(r.read())
+        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+            last = exc
+            time.sleep(0.2)
+    raise SystemExit(f"{url} never answered: {last}")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--warmup", type=float, default=2)
+    ap.add_argument("--no-plugins", action="store_true",
+                    help="measure the data plane alone (gateway --no-plugins)")
+    args = ap.parse_args()
+    for tool in ("nginx", "wrk", "redis-server", "taskset"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found on PATH")
+    sys.path.insert(0, str(REPO))
+    from harness.tokens import dev_minter
+
+    procs = Procs()
+    with tempfile.TemporaryDirectory(prefix="harness-bench-gw-") as t:
+        tmp = Path(t)
+        try:
+            a_port, b_port, r_port = free_port(), free_port(), free_port()
+            g_port, s_port = free_port(), free_port()
+            procs.start(["nginx", "-c", str(nginx_conf(tmp, a_port, b_port)),
+                         "-p", str(tmp)], "1", tmp / "nginx.log")
+            procs.start(["redis-server", "--port", str(r_port), "--bind", "127.0.0.1",
+                         "--save", "", "--appendonly", "no"], "1", tmp / "redis.log")
+            root = raised_limits_root(tmp)
+            resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
+            resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
+            gw = procs.start([sys.executable, "-m", "harness.gateway", "--root", str(root),
+                              "--http-port", str(g_port), "--status-port", str(s_port),
+                              "--log-dir", str(tmp / "logs"), *resolve,
+                              *(["--no-plugins"] if args.no_plugins else [])], "1",
+                             tmp / "gateway.log", cwd=REPO)
+            token = dev_minter().mint("acme", ttl=3000)
+            headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}"}
+            wait_http(f"http://127.0.0.1:{s_port}/status", {})
+            body = wait_http(f"http://127.0.0.1:{g_port}/api/users/1", headers)
+            assert body == b'{"ok":true}', body
+            wait_http(f"http://127.0.0.1:{b_port}/api/users/1", {})
+            wrk(b_port, args.warmup, headers)
+            wrk(g_port, args.warmup, headers)
+            rows = []
+            for i in range(args.rounds):
+                b_rps, b_p50 = wrk(b_port, args.seconds, headers)
+                g_rps, g_p50 = wrk(g_port, args.seconds, headers)
+                rows.append((b_rps, g_rps, g_rps / b_rps))
+                print(f"round {i + 1}: nginx B64 {b_rps:,.0f} rps (p50 {b_p50:.2f} ms)  "
+                      f"gateway {g_rps:,.0f} rps (p50 {g_p50:.2f} ms)  ratio {g_rps / b_rps:.3f}")
+            b_med = statistics.median(r[0] for r in rows)
+            g_med = statistics.median(r[1] for r in rows)
+            ratio = statistics.median(r[2] for r in rows)
+            print(f"median: nginx B64 {b_med:,.0f} rps, gateway {g_med:,.0f} rps, "
+                  f"ratio {ratio:.3f} (budget >= 0.35)")
+            # Half load: 10 connections, each pausing so the total is about g_med / 2.
+            conns = 10
+            delay_ms = max(0.0, conns / (g_med / 2) * 1000)
+            script = tmp / "pace.lua"
+            script.write_text(f"function delay()\n  return {delay_ms:.3f}\nend\n")
+            _, direct_p50 = wrk(a_port, args.seconds, headers, conns, script)
+            half_rps, gw_p50 = wrk(g_port, args.seconds, headers, conns, script)
+            print(f"half load ({half_rps:,.0f} rps): p50 direct to upstream {direct_p50:.3f} ms, "
+                  f"through gateway {gw_p50:.3f} ms, added {gw_p50 - direct_p50:.3f} ms "
+                  "(budget <= 1 ms)")
+            print(f"gateway RSS {rss_mb(gw.pid):.1f} MB (budget <= 150 MB)")
+        except BaseException:
+            for log in ("gateway.log", "nginx-error.log", "redis.log"):
+                if (tmp / log).exists():
+                    print(f"--- {log} (tail)", file=sys.stderr)
+                    print("\n".join((tmp / log).read_text().splitlines()[-15:]), file=sys.stderr)
+            raise
+        finally:
+            procs.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
