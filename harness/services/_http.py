@@ -79,9 +79,13 @@ Result = Response | Action
 Handler = Callable[[Request], "Result | Awaitable[Result]"]
 
 
+# One encoder: json.dumps(separators=...) builds a new encoder on every call.
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def json_response(obj: Any, status: int = 200, headers: list[tuple[str, str]] | None = None
                   ) -> Response:
-    return Response(status, json.dumps(obj, separators=(",", ":")).encode(), headers=headers or [])
+    return Response(status, _ENCODE(obj).encode(), headers=headers or [])
 
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}

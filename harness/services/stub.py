@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import hashlib
 import random
 from dataclasses import asdict, dataclass, fields
@@ -51,6 +50,7 @@ from harness.services.metrics import RequestMetrics
 __all__ = ["Faults", "Stub", "main"]
 
 _PROBES = ("/health", "/metrics")
+_EMPTY_SHA = hashlib.sha256(b"").hexdigest()
 
 
 @dataclass
@@ -181,8 +181,7 @@ class Stub:
             "host": req.header("host") or "",
             "headers": headers,
             "body_size": len(req.body),
-            "body_sha256": hashlib.sha256(req.body).hexdigest(),
-            "body_b64": base64.b64encode(req.body[:4096]).decode(),
+            "body_sha256": hashlib.sha256(req.body).hexdigest() if req.body else _EMPTY_SHA,
             "http_version": req.http_version,
         }
 
