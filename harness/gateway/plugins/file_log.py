@@ -22,12 +22,12 @@ from harness.gateway.plugin_api import Ctx, Plugin, Request, Response
 from harness.gateway.plugins._kong import consumer_id, entity_id
 from harness.model.plugins import PLUGIN_PRIORITIES, FileLogConfig
 
-__all__ = ["FileLogPlugin", "serialize"]
+__all__ = ["FileLogPlugin", "serialize", "serialize_line"]
 
 _REDACTED = ("authorization", "proxy-authorization")
 
 
-_ENTITIES: dict[int, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
+_ENTITIES: dict[int, tuple[Any, dict[str, Any], dict[str, Any], str]] = {}
 
 
 def _route_entity(ctx: Ctx) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -38,18 +38,47 @@ def _route_entity(ctx: Ctx) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
     got = _ENTITIES.get(id(view))
     if got is not None and got[0] is view:
         return got[1], got[2]
+    _route_entity_json(ctx)
+    got = _ENTITIES[id(view)]
+    return got[1], got[2]
+
+
+def _route_entity_json(ctx: Ctx) -> str:
+    """',"route":{...},"service":{...}' pre-encoded once per route (hot path)."""
+    view = ctx.route
+    if view is None:
+        return ""
+    got = _ENTITIES.get(id(view))
+    if got is not None and got[0] is view:
+        return got[3]
     r, s = view.route, view.service
     sid = entity_id("services", s.name, s.id)
     route = r.model_dump(exclude={"plugins", "service"})
     route.update(id=entity_id("routes", r.name, r.id), service={"id": sid}, ws_id="default")
     service = s.model_dump(exclude={"plugins", "routes"})
     service.update(id=sid, ws_id="default")
-    _ENTITIES[id(view)] = (view, route, service)
-    return route, service
+    frag = (',"route":' + json.dumps(route, separators=(",", ":"), default=str)
+            + ',"service":' + json.dumps(service, separators=(",", ":"), default=str))
+    _ENTITIES[id(view)] = (view, route, service, frag)
+    return frag
 
 
 def serialize(req: Request, resp: Response, ctx: Ctx) -> dict[str, Any]:
     """Kong's basic serializer fields, plus kong.log.set_serialize_value entries."""
+    out = _serialize(req, resp, ctx)
+    route, service = _route_entity(ctx)
+    if route is not None:
+        out["route"], out["service"] = route, service
+    return out
+
+
+def serialize_line(req: Request, resp: Response, ctx: Ctx) -> str:
+    """serialize() as one JSON line; route/service come pre-encoded."""
+    text = json.dumps(_serialize(req, resp, ctx), separators=(",", ":"), default=str)
+    return text[:-1] + _route_entity_json(ctx) + "}\n"
+
+
+def _serialize(req: Request, resp: Response, ctx: Ctx) -> dict[str, Any]:
     headers = req.headers.to_dict()
     for name in _REDACTED:
         if name in headers:
@@ -60,7 +89,6 @@ def serialize(req: Request, resp: Response, ctx: Ctx) -> dict[str, Any]:
     host_port = req.host if port == default_port else f"{req.host}:{port}"
     now = time.time()
     request_ms = int((now - ctx.started_at) * 1000)
-    route, service = _route_entity(ctx)
     upstream = ctx.upstream_latency_ms
     out: dict[str, Any] = {
         "request": {
@@ -88,8 +116,6 @@ def serialize(req: Request, resp: Response, ctx: Ctx) -> dict[str, Any]:
         "workspace": "default",
         "workspace_name": "default",
     }
-    if route is not None:
-        out["route"], out["service"] = route, service
     if ctx.consumer is not None:
         c = ctx.consumer
         out["consumer"] = {"id": consumer_id(c), "username": c.username,
@@ -172,5 +198,4 @@ class FileLogPlugin(Plugin):
         self.sink = sink
 
     def log(self, req: Request, resp: Response, ctx: Ctx) -> None:
-        line = json.dumps(serialize(req, resp, ctx), separators=(",", ":"), default=str)
-        self.sink.write(line + "\n")
+        self.sink.write(serialize_line(req, resp, ctx))
