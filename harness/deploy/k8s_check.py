@@ -11,6 +11,8 @@ per kong.yml certificate.
 
 from __future__ import annotations
 
+import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ __all__ = ["HELM_VALUES", "check_helm_values", "check_manifests"]
 
 K8S_DIR = Path("kubernetes")
 HELM_VALUES = Path("kubernetes/helm/kong-values.yaml")
-K8S_VERSION = "1.30.0"
+K8S_VERSION = "1.30.0"  # schema set of kubernetes-validate (v1.30.0-local-strict)
 
 # Top-level keys of the kong/kong chart's values.yaml (chart 2.x).
 CHART_KEYS = frozenset({
@@ -76,9 +78,41 @@ def _cert_manager(rel: Path, where: str, doc: dict[str, Any]) -> list[str]:
     return problems
 
 
+@functools.lru_cache(maxsize=64)
+def _validator(kind: str, api_version: str) -> Any:
+    """kubernetes-validate's strict schema for one kind, compiled once.
+
+    Same files and rules as kubernetes_validate.validate(strict=True), which
+    re-reads the large definitions file on every call (seconds per manifest).
+    """
+    import jsonschema
+    from kubernetes_validate.utils import SchemaNotFoundError, schema_contents
+    from referencing import Registry, Resource
+
+    schema_dir = f"v{K8S_VERSION}-local-strict"
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = schema_contents(f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{group}.json",
+                                 K8S_VERSION)
+    except FileNotFoundError:
+        raise SchemaNotFoundError(version=K8S_VERSION, kind=kind,
+                                  api_version=api_version) from None
+    registry = Resource.from_contents(_definitions()) @ (Resource.from_contents(schema)
+                                                          @ Registry())
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+@functools.lru_cache(maxsize=1)
+def _definitions() -> Any:
+    from kubernetes_validate.utils import schema_contents
+
+    return schema_contents(f"kubernetes-json-schema/v{K8S_VERSION}-local-strict/_definitions.json",
+                           K8S_VERSION)
+
+
 def _validate_doc(rel: Path, i: int, doc: Any) -> list[str]:
-    import kubernetes_validate
-    from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
+    import jsonschema
+    from kubernetes_validate.utils import SchemaNotFoundError
 
     if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
         return [f"{rel}: document {i}: expected a Kubernetes object (apiVersion, kind), "
@@ -88,8 +122,8 @@ def _validate_doc(rel: Path, i: int, doc: Any) -> list[str]:
     if str(doc["apiVersion"]).startswith("cert-manager.io/"):
         return _cert_manager(rel, where, doc)
     try:
-        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
-    except ValidationError as exc:
+        _validator(str(doc["kind"]), str(doc["apiVersion"])).validate(doc)
+    except jsonschema.ValidationError as exc:
         path = ".".join(str(p) for p in exc.path) or "(root)"
         return [f"{rel}: {where}: {path}: {exc.message}"]
     except SchemaNotFoundError:
