@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 
+import harness.reliability.figures  # noqa: F401  (registers the report's reliability section)
 from harness.contracts.context import ScenarioContext
 from harness.contracts.features import Capability
 from harness.errors import StackError

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "build_report",
     "git_revision",
     "load_report",
+    "register_section",
     "report_paths",
     "write_report",
 ]
@@ -99,6 +101,7 @@ class ConformanceReport:
     results: list[CaseResult]
     figures: dict[str, float]
     summary: str
+    sections: dict[str, Any] = field(default_factory=dict)   # see register_section
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,6 +123,17 @@ class ConformanceReport:
             "results": [CaseResult(**{**r, "features": tuple(r["features"]),
                                       "tiers": tuple(r["tiers"])}) for r in doc["results"]],
         })
+
+
+# Extension point: another suite (e.g. harness.reliability.figures) adds a named
+# section computed from the case results and figures; None leaves it out.
+SectionBuilder = Callable[[list[CaseResult], dict[str, float]], "dict[str, Any] | None"]
+_SECTIONS: dict[str, SectionBuilder] = {}
+
+
+def register_section(name: str, builder: SectionBuilder) -> None:
+    """Have every report built from now on carry `sections[name] = builder(results, figures)`."""
+    _SECTIONS[name] = builder
 
 
 def git_revision(root: Path) -> str:
@@ -181,7 +195,9 @@ def build_report(*, harness_version: str, started_at: datetime, target: TargetId
         incomplete=incomplete, target=target,
         duration_s=round((now - started_at).total_seconds(), 3),
         cases_total=cases_total, cases_run=len(results), profiles=profiles,
-        results=results, figures=dict(sorted(figures.items())), summary=summary)
+        results=results, figures=dict(sorted(figures.items())), summary=summary,
+        sections={name: sec for name, b in sorted(_SECTIONS.items())
+                  if (sec := b(results, figures)) is not None})
 
 
 def report_paths(report_dir: Path, harness_version: str, target_kind: str,
