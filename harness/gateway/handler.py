@@ -103,8 +103,8 @@ class Handler:
     def reject_unparsed(self, conn: ClientConn, status: int) -> None:
         """A request nginx refuses at parse time (400, 414, 494->400): answer and close."""
         ctx_id = os.urandom(16).hex()
+        msg = status_message(status)
         status = 400 if status == 494 else status
-        msg = status_message(494 if status == 400 and conn.parse_error == 494 else status)
         body = render_error(msg, ctx_id, "text/plain; charset=utf-8")
         hdrs = Headers([("Date", self.clock.date()), ("Content-Type", "text/plain; charset=utf-8"),
                         ("Content-Length", str(len(body))), ("Connection", "close"),
@@ -117,23 +117,14 @@ class Handler:
         conn = ex.conn
         url = ex.url.decode("latin-1")
         raw_path, qmark, query = url.partition("?")
-        host_hdr = ""
-        for k, v in ex.headers:
-            if k.lower() == "host":
-                host_hdr = v
-                break
         if raw_path and not raw_path.startswith("/"):
-            # absolute-form request target: nginx takes the host from it
+            # absolute-form request target: the host (ex.host) came from it
             scheme_sep = raw_path.find("://")
             if scheme_sep > 0:
                 rest = raw_path[scheme_sep + 3:]
                 slash = rest.find("/")
-                host_hdr, raw_path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
-        host = host_hdr.lower()
-        if host.startswith("["):
-            host = host[:host.find("]") + 1]
-        elif ":" in host:
-            host = host.rsplit(":", 1)[0]
+                raw_path = "/" if slash < 0 else rest[slash:]
+        host = ex.host
         path = normalize(raw_path or "/")
         req = Request(method=ex.method, scheme=conn.scheme, host=host, port=conn.port,
                       path=path, raw_path=raw_path, query=query, headers=Headers(ex.headers),

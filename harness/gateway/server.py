@@ -29,6 +29,42 @@ MAX_HEADERS_TOTAL = 4 * 8192
 MAX_PIPELINE = 16              # queued requests before reading pauses
 
 
+def validate_host(host: str) -> str | None:
+    """nginx ngx_http_validate_host: lower-case, port and one trailing dot removed;
+    None (-> 400) for '..', '/', control characters or an empty name."""
+    end = len(host)
+    dot = -2
+    literal = False
+    for i, ch in enumerate(host):
+        if ch == ".":
+            if dot == i - 1:
+                return None
+            dot = i
+        elif ch == ":" and not literal:
+            end = i
+            break
+        elif ch == "[" and i == 0:
+            literal = True
+        elif ch == "]" and literal:
+            end = i + 1
+            break
+        elif ch == "/" or ord(ch) <= 0x20 or ord(ch) == 0x7F:
+            return None
+    if dot == end - 1:
+        end -= 1
+    if end <= 0:
+        return None
+    return host[:end].lower()
+
+
+def _host_from_target(url: bytes) -> str | None:
+    """The authority of an absolute-form request target (RFC 9112 §3.2.2), else None."""
+    if url[:1] == b"/" or b"://" not in url:
+        return None
+    rest = url.split(b"://", 1)[1]
+    return rest.split(b"/", 1)[0].split(b"?", 1)[0].decode("latin-1")
+
+
 class Body:
     """The buffered request body of one request."""
 
@@ -118,7 +154,8 @@ class Exchange:
     """One client request and its response state."""
 
     __slots__ = ("conn", "method", "url", "headers", "http_version", "keep_alive", "body",
-                 "started", "started_mono", "header_bytes", "upgrade", "source", "responded")
+                 "started", "started_mono", "header_bytes", "upgrade", "source", "responded",
+                 "host")
 
     def __init__(self, conn: ClientConn) -> None:
         self.conn = conn
@@ -134,6 +171,7 @@ class Exchange:
         self.upgrade = False
         self.source: _BodySource | None = None
         self.responded = False      # the response head went out
+        self.host = ""              # nginx $host: validated, lower-case, no port
 
     def body_source(self) -> _BodySource | None:
         if self.body is None:
@@ -253,14 +291,33 @@ class ClientConn(asyncio.Protocol):
         ex.keep_alive = p.should_keep_alive()
         has_body = False
         expect = False
+        hosts: list[str] = []
         for k, v in ex.headers:
             lk = k.lower()
-            if lk == "content-length":
+            if lk == "host":
+                hosts.append(v)
+            elif lk == "content-length":
                 has_body = v.strip() != "0"
             elif lk == "transfer-encoding":
+                if v.strip().lower() != "chunked":
+                    # nginx: unknown "Transfer-Encoding" -> 501
+                    self.parse_error = 501
+                    raise httptools.HttpParserError("unknown Transfer-Encoding")
                 has_body = True
             elif lk == "expect" and v.lower() == "100-continue":
                 expect = True
+        host = _host_from_target(ex.url)
+        if host is None:
+            if len(hosts) > 1 or (not hosts and ex.http_version == "1.1"):
+                # nginx: duplicate Host, or HTTP/1.1 without Host -> 400
+                self.parse_error = 400
+                raise httptools.HttpParserError("missing or duplicate Host")
+            host = hosts[0] if hosts else ""
+        valid = validate_host(host) if host else ""
+        if valid is None:
+            self.parse_error = 400
+            raise httptools.HttpParserError("invalid Host")
+        ex.host = valid
         if has_body:
             ex.body = Body(self, expect)
         self.queue.append(ex)
