@@ -116,6 +116,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             sc.features, key=lambda f: f.value)]
         if sc.slow:
             marks.append(pytest.mark.slow)
+        if metafunc.config.pluginmanager.hasplugin("timeout"):
+            marks.append(pytest.mark.timeout(sc.timeout_s))
         missing = _unsupported(sc, kind)
         if missing:
             marks.append(pytest.mark.skip(

@@ -62,6 +62,7 @@ class Scenario:
     run: RunBody | None = None
     slow: bool = False
     provisional: bool = False
+    timeout_s: float = 90.0   # per case: a stuck gateway fails the case, never hangs CI
     source: str = ""   # the scenario file, for messages
 
     def expand(self, gateway: Gateway) -> list[Case]:

@@ -1,0 +1,48 @@
+"""Figure: wall time of the whole `pytest scenarios/` on the native stack, start-up included,
+and how many contract cases ran (from the conformance report the run wrote).
+
+    .venv/bin/python bench/contract_suite.py [extra pytest args]
+
+Budget (issue 6): <= 60 s on the 2-core machine (stretch 30 s).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str]) -> int:
+    with tempfile.TemporaryDirectory(prefix="contract-bench-") as reports:
+        cmd = [sys.executable, "-m", "pytest", "scenarios/", "-q", "-p", "no:cacheprovider",
+               "--target", "native", "--report-dir", reports, *argv]
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        wall = time.perf_counter() - started
+        found = sorted(Path(reports).rglob("conformance-*.json"))
+        doc = json.loads(found[-1].read_text()) if found else None
+    tail = proc.stdout.strip().splitlines()[-1:] or ["(no output)"]
+    print(f"pytest scenarios/ (native, start-up included): {wall:.1f} s wall, exit {proc.returncode}")
+    print(f"pytest summary: {tail[0]}")
+    if doc is None:
+        print("no conformance report was written")
+        return 1
+    counts = {o: sum(r["outcome"] == o for r in doc["results"])
+              for o in ("passed", "failed", "skipped")}
+    print(f"contract cases: {doc['cases_run']} ran of {doc['cases_total']} "
+          f"({counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped)")
+    print(f"budget: <= 60 s ({'OK' if wall <= 60 else 'OVER'}), stretch 30 s "
+          f"({'OK' if wall <= 30 else 'not met'})")
+    for name, value in doc["figures"].items():
+        print(f"figure {name}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
