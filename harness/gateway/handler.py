@@ -332,12 +332,14 @@ class Handler:
             conn.streaming = up
             if spilled:
                 assert body is not None
+                up.sending = True   # an early response must not return it to the pool
                 up.start(flight, head, svc.read_timeout / 1000, req.method == "HEAD")
                 for chunk in body.iter_file():
-                    if up.closed:
+                    if up.closed or fut.done():
                         break
                     up.write(chunk)
                     await up.drain()
+                up.sending = False
             else:
                 up.start(flight, head + body_bytes if body_bytes else head,
                          svc.read_timeout / 1000, req.method == "HEAD")

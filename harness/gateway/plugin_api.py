@@ -62,11 +62,11 @@ class Headers:
 
     def remove(self, name: str) -> None:
         low = name.lower()
-        if low not in self._low:
-            return
-        keep = [i for i, k in enumerate(self._low) if k != low]
-        self._items = [self._items[i] for i in keep]
-        self._low = [self._low[i] for i in keep]
+        lows, items = self._low, self._items
+        while low in lows:
+            i = lows.index(low)
+            del lows[i]
+            del items[i]
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)

@@ -61,6 +61,7 @@ class UpstreamConn(asyncio.Protocol):
         self._last_rx = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._paused = False
+        self.sending = False          # a streamed request body is still being written
         self._write_paused = False
         self._drain: asyncio.Future[None] | None = None
 
@@ -182,6 +183,10 @@ class UpstreamConn(asyncio.Protocol):
         if self.sink is None:
             return
         idle = self.loop.time() - self._last_rx
+        if self._paused:
+            # We stopped reading (slow client): not the upstream's fault.
+            idle = 0.0
+            self._last_rx = self.loop.time()
         if idle >= self._timeout - 0.001:
             self._fail("timeout")
             return
@@ -196,7 +201,7 @@ class UpstreamConn(asyncio.Protocol):
         sink, self.sink = self.sink, None
         self._cancel_timer()
         self.resume_reading()
-        if keep_alive and self.requests < MAX_REQUESTS and not self.closed:
+        if keep_alive and self.requests < MAX_REQUESTS and not self.closed and not self.sending:
             self.pool.release(self)
         else:
             self.close()
