@@ -56,12 +56,15 @@ def _check(gw: Gateway, cap: Captured) -> None:
     host = req.host.lower().rstrip(".")
     tenant = gw.tenants_by_host.get(host)
     seen = echo.header(gw.tenant_context.tenant_header if gw.tenant_context else "X-Tenant-ID")
-    if tenant is None or not tenant.active or seen != tenant.id or (
-            req.token is not None and req.token.tenant_id != tenant.id):
+    # Every stub-backed route is protected (policy.yaml): a backend may only see
+    # a valid token of the Host's own active tenant, in that tenant's context.
+    token_ok = req.token is not None and req.token.mutation == "valid" and tenant is not None \
+        and req.token.tenant_id == tenant.id
+    if tenant is None or not tenant.active or seen != tenant.id or not token_ok:
         raise ContractMismatch(
             f"expected a backend to see only requests of the Host's active tenant "
-            f"({tenant.id if tenant else 'none'}) with its own token, got tenant header "
-            f"{seen!r} for {req.describe()}")
+            f"({tenant.id if tenant else 'none'}) with a valid token of its own, got tenant "
+            f"header {seen!r} for {req.describe()}")
 
 
 def never_5xx_never_cross_tenant(ctx: ScenarioContext) -> None:
