@@ -37,6 +37,7 @@ class Feature(str, Enum):
     TLS = "tls"
     OBSERVABILITY = "observability"
     SECURITY = "security"
+    FAULTS = "faults"            # process/backend faults: needs a controllable target
 
     def __str__(self) -> str:
         return self.value
@@ -76,7 +77,7 @@ PROFILES: tuple[Profile, ...] = (
             frozenset()),
     Profile("GATEWAY-RESILIENCE",
             frozenset(),
-            frozenset({Feature.BREAKER})),
+            frozenset({Feature.BREAKER, Feature.FAULTS})),
     Profile("GATEWAY-OBSERVABILITY",
             frozenset(),
             frozenset({Feature.OBSERVABILITY})),
@@ -89,7 +90,7 @@ EXTENDED: frozenset[Feature] = frozenset().union(*(p.extended for p in PROFILES)
 TARGET_FEATURES: dict[str, frozenset[Feature]] = {
     "native": frozenset(Feature),
     "compose": frozenset(Feature),
-    "url": frozenset(Feature) - {Feature.BREAKER},
+    "url": frozenset(Feature) - {Feature.BREAKER, Feature.FAULTS},
 }
 
 
