@@ -156,9 +156,9 @@ class Handler:
         req.upstream_path = upstream_path(route.strip_path, m.prefix, path, view.service.path)
         prefix = m.prefix if route.strip_path and m.prefix not in ("", "/") else None
         rp = self.chain.by_route[view.name]
-        collected, exit_ = await self.chain.access(rp, req, ctx)
-        if exit_ is not None:
-            await self._kong_exit(ex, req, ctx, collected, exit_)
+        collected, refused = await self.chain.access(rp, req, ctx)
+        if refused is not None:
+            await self._kong_exit(ex, req, ctx, collected, refused)
             return
         await self._proxy(ex, req, ctx, collected, prefix)
 

@@ -128,9 +128,9 @@ class StatusConn(asyncio.Protocol):
             if inspect.signature(handler).parameters:
                 req = Request(method, "http", "", 0, path, path, query, Headers(self.headers),
                               "127.0.0.1")
-                result: Any = handler(req)  # type: ignore[call-arg]
+                result: Any = handler(req)
             else:
-                result = handler()  # type: ignore[call-arg]
+                result = handler()
             if inspect.isawaitable(result):
                 result = await result
             if isinstance(result, tuple):
