@@ -119,8 +119,8 @@ def _operation(gw: Gateway, view: RouteView, method: str, params: list[dict[str,
         responses["413"] = {"$ref": "#/components/responses/PayloadTooLarge"}
         op["requestBody"] = {
             "required": False,
-            "description": f"At most {cfg.allowed_payload_size} {cfg.size_unit} "  # type: ignore[union-attr]
-                           "(request-size-limiting).",
+            "description": f"At most {cfg.allowed_payload_size} "  # type: ignore[union-attr]
+                           f"{cfg.size_unit} (request-size-limiting).",  # type: ignore[union-attr]
             "content": {"application/json": {"schema": {"type": "object"}},
                         "application/octet-stream": {"schema": {"type": "string",
                                                                 "format": "binary"}}}}

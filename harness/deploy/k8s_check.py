@@ -85,8 +85,11 @@ def _validator(kind: str, api_version: str) -> Any:
     Same files and rules as kubernetes_validate.validate(strict=True), which
     re-reads the large definitions file on every call (seconds per manifest).
     """
-    import jsonschema
-    from kubernetes_validate.utils import SchemaNotFoundError, schema_contents
+    import jsonschema  # type: ignore[import-untyped]
+    from kubernetes_validate.utils import (  # type: ignore[import-untyped]
+        SchemaNotFoundError,
+        schema_contents,
+    )
     from referencing import Registry, Resource
 
     schema_dir = f"v{K8S_VERSION}-local-strict"

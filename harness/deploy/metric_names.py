@@ -4,22 +4,22 @@ Kong's prometheus plugin (kong-behaviour.md §5) defines these names and labels;
 the reference gateway exports the same ones, and the alert rules and Grafana
 dashboard may only query names listed here (checked by `harness validate`).
 
-| name                                   | type      | labels                                        |
-|----------------------------------------|-----------|-----------------------------------------------|
-| kong_http_requests_total               | counter   | service, route, code, source, workspace, consumer |
-| kong_kong_latency_ms                   | histogram | service, route, workspace                     |
-| kong_upstream_latency_ms               | histogram | service, route, workspace                     |
-| kong_request_latency_ms                | histogram | service, route, workspace                     |
-| kong_bandwidth_bytes                   | counter   | service, route, direction, workspace, consumer |
-| kong_upstream_target_health            | gauge     | upstream, target, address, state, subsystem   |
-| kong_nginx_connections_total           | gauge     | node_id, subsystem, state                     |
-| kong_nginx_requests_total              | gauge     | node_id, subsystem                            |
-| kong_nginx_timers                      | gauge     | state                                         |
-| kong_datastore_reachable               | gauge     | (none)                                        |
-| kong_node_info                         | gauge     | node_id, version                              |
-| kong_memory_workers_lua_vms_bytes      | gauge     | node_id, pid, kong_subsystem                  |
-| kong_memory_lua_shared_dict_bytes      | gauge     | node_id, shared_dict, kong_subsystem          |
-| kong_memory_lua_shared_dict_total_bytes| gauge     | node_id, shared_dict, kong_subsystem          |
+Names, types and labels (`help` below; `workspace` label since Kong 3.7):
+
+    kong_http_requests_total          counter   service route code source workspace consumer
+    kong_kong_latency_ms              histogram service route workspace
+    kong_upstream_latency_ms          histogram service route workspace
+    kong_request_latency_ms           histogram service route workspace
+    kong_bandwidth_bytes              counter   service route direction workspace consumer
+    kong_upstream_target_health       gauge     upstream target address state subsystem
+    kong_nginx_connections_total      gauge     node_id subsystem state
+    kong_nginx_requests_total         gauge     node_id subsystem
+    kong_nginx_timers                 gauge     state
+    kong_datastore_reachable          gauge     (none)
+    kong_node_info                    gauge     node_id version
+    kong_memory_workers_lua_vms_bytes gauge     node_id pid kong_subsystem
+    kong_memory_lua_shared_dict_bytes gauge     node_id shared_dict kong_subsystem
+    kong_memory_lua_shared_dict_total_bytes  gauge  node_id shared_dict kong_subsystem
 
 With kong.yml's `per_consumer: true` the `consumer` label holds the consumer
 username; for tenant traffic that is the tier consumer `tier-<tier>` set by

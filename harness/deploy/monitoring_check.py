@@ -22,7 +22,8 @@ from harness.validate import require_tool, run_tool
 
 __all__ = ["check_dashboards", "check_prometheus", "check_telemetry"]
 
-PROM_CONFIGS = (Path("monitoring/prometheus/prometheus.yml"), Path("stack/prometheus/prometheus.yml"))
+PROM_CONFIGS = (Path("monitoring/prometheus/prometheus.yml"),
+                Path("stack/prometheus/prometheus.yml"))
 RULES_DIR = Path("monitoring/prometheus/rules")
 RULE_TESTS_DIR = Path("monitoring/prometheus/tests")
 DASHBOARDS_DIR = Path("monitoring/grafana/dashboards")

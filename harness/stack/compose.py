@@ -130,8 +130,9 @@ class ComposeStack:
         base, admin = (endpoint[:-6], True) if endpoint.endswith("-admin") else (endpoint, False)
         svc = self._services.get(base)
         if svc is None or not svc.container_ports:
+            known = ", ".join(n for n, s in self._services.items() if s.container_ports)
             raise StackError(f"compose stack: no endpoint {endpoint!r}; services with ports: "
-                             f"{', '.join(n for n, s in self._services.items() if s.container_ports)}")
+                             f"{known}")
         if admin:
             if 9080 not in svc.container_ports:
                 raise StackError(f"compose stack: {base} has no admin port (9080)")

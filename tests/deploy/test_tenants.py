@@ -57,7 +57,8 @@ def test_a_subdomain_tenant_touches_only_the_directory_and_generated_files(repo_
      "got 'acme'"),
     ("a.b.app.example.com", "pro",
      "DOMAIN: expected <name>.app.example.com or a custom domain, got 'a.b.app.example.com'"),
-    ("not a host", "pro", "DOMAIN: expected a DNS host name like api.example.com, got 'not a host'"),
+    ("not a host", "pro",
+     "DOMAIN: expected a DNS host name like api.example.com, got 'not a host'"),
 ])
 def test_bad_onboarding_requests_are_refused_with_the_reason(domain, tier, message):
     with pytest.raises(ConfigError) as err:
