@@ -8,6 +8,7 @@ means either side miscounts (lost responses, a second client, a wrong scrape).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,14 @@ __all__ = ["compare_counts", "correlate"]
 # Relative disagreement above which a figure is flagged (after ignoring small counts).
 TOLERANCE = 0.10
 MIN_COUNT = 20
+# Seconds after the run's end before querying, so at least one scrape saw the final counters
+# (the native stack scrapes every 2 s).
+SCRAPE_MARGIN_S = 4.5
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str]:
+    m = row["metric"]
+    return m.get("route", "?"), m.get("code", "?")
 
 
 def compare_counts(client: Mapping[str, Figures], server: Mapping[str, Mapping[str, float]]
@@ -55,14 +64,17 @@ def correlate(url: str | None, start: float, end: float,
 
         prom = PrometheusConnect(url=url, disable_ssl=True)
         window = f"{max(int(end - start) + 1, 2)}s"
-        # Evaluate a little after the end so the last scrape of the run is included.
-        at = end + 2
+        # Counts: the counters after the run minus before it (exact, unlike increase()'s
+        # extrapolation). Wait for a scrape after the end first.
+        time.sleep(max(0.0, end + SCRAPE_MARGIN_S - time.time()))
+        at = time.time()
+        before = {_key(r): float(r["value"][1]) for r in _vector(
+            prom, "sum by (route, code) (kong_http_requests_total)", start - 0.5)}
         by_route: dict[str, dict[str, float]] = {}
-        for row in _vector(prom, f"sum by (route, code) (increase(kong_http_requests_total"
-                                 f"[{window}]))", at):
-            m = row["metric"]
-            by_route.setdefault(m.get("route", "?"), {})[m.get("code", "?")] = float(
-                row["value"][1])
+        for row in _vector(prom, "sum by (route, code) (kong_http_requests_total)", at):
+            route, code = _key(row)
+            delta = float(row["value"][1]) - before.get((route, code), 0.0)
+            by_route.setdefault(route, {})[code] = max(delta, 0.0)
         lat: dict[str, dict[str, float]] = {}
         for name in ("request", "kong", "upstream"):
             q = (f"histogram_quantile(0.95, sum by (le, route) "

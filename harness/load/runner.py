@@ -42,10 +42,10 @@ from harness.load.hooks import attach
 from harness.load.profiles import DEFAULT_PROFILES, FaultEvent, load_profiles
 from harness.load.recorder import Recorder
 from harness.load.shape import StagesShape
-from harness.load.slo import DEFAULT_SLO, SLOSet, load_slo, should_abort
+from harness.load.slo import DEFAULT_SLO, Observed, load_slo, should_abort
 from harness.load.users import build_user_classes
 from harness.model import load_gateway
-from harness.reports.load import Figures, LoadReport, report_paths, target_identity, timestamp, \
+from harness.reports.load import LoadReport, report_paths, target_identity, timestamp, \
     write_report
 from harness.target import Target
 
@@ -238,8 +238,6 @@ def run_load(opts: RunOptions) -> RunResult:
     last_n, last_t = 0, time.monotonic()
     hard_deadline = time.monotonic() + profile.duration + 30
     try:
-        from harness.load.summary import totals
-
         tick = 0
         # Poll the end of the shape every 0.25 s (so the measured duration is tight); sample
         # CPU, check the abort rule and refresh the display every second.
@@ -252,18 +250,20 @@ def run_load(opts: RunOptions) -> RunResult:
                 continue
             pct = cpu.sample()
             elapsed = time.time() - start_wall
-            fig = totals(recorder, max(elapsed, 1e-3))
-            if slo is not None and (reason := _abort(slo[0], elapsed, fig)):
+            counts, p95, p99 = recorder.live()
+            n = sum(counts.values())
+            if slo is not None and (reason := should_abort(
+                    slo[0].abort, elapsed,
+                    Observed(n, counts["failed"], counts["limited"], None, p95, p99))):
                 aborted = reason
                 break
             if opts.progress:
                 now = time.monotonic()
-                opts.progress(Progress(elapsed, profile.duration, runner.user_count,
-                                       fig.requests, (fig.requests - last_n) / (now - last_t),
-                                       fig.ok, fig.limited, fig.failed,
-                                       fig.latency.p95 if fig.latency else None, pct,
+                opts.progress(Progress(elapsed, profile.duration, runner.user_count, n,
+                                       (n - last_n) / (now - last_t), counts["ok"],
+                                       counts["limited"], counts["failed"], p95, pct,
                                        recorder.stage_of(elapsed)))
-                last_n, last_t = fig.requests, now
+                last_n, last_t = n, now
             if time.monotonic() > hard_deadline:
                 stop_reason = "the run overran its profile by 30 s"
                 break
@@ -295,9 +295,3 @@ def run_load(opts: RunOptions) -> RunResult:
     else:
         code = 0
     return RunResult(report, paths, code, recorder, messages)
-
-
-def _abort(slo: SLOSet, elapsed: float, fig: Figures) -> str | None:
-    from harness.load.summary import observed
-
-    return should_abort(slo.abort, elapsed, observed(fig))

@@ -84,3 +84,19 @@ def test_cells_are_keyed_by_status_class(status, cls):
     rec = Recorder(LIMITS, [10.0], clock=lambda: 1000.0)
     rec.record("basic", "basic", "hooli", "users", status, 1.0, NONE)
     assert list(rec.cells) == [("basic", "users", cls)]
+
+
+def test_the_inlined_recording_matches_hdrhistograms_own_record_value():
+    from harness.load.recorder import Cell, new_histogram
+
+    rng = random.Random(11)
+    for digits in (2, 3):
+        cell, ref = Cell(digits), new_histogram(digits)
+        for _ in range(5000):
+            us = int(rng.lognormvariate(8, 2.5))
+            cell.add(us, 200, "ok")
+            ref.record_value(min(max(us, 1), 60_000_000))
+        assert list(cell.hist.counts) == list(ref.counts)
+        assert (cell.hist.get_total_count(), cell.hist.get_min_value(),
+                cell.hist.get_max_value()) == (ref.get_total_count(), ref.get_min_value(),
+                                               ref.get_max_value())
