@@ -183,7 +183,7 @@ def _access_log(run_dir: Path, gw: Gateway) -> Path | None:
     """Where the reference gateway writes file-log's path (placed under its log dir)."""
     for sp in gw.plugins:
         if sp.name == "file-log":
-            return run_dir / "logs" / Path(sp.plugin.config.path).name  # type: ignore[union-attr]
+            return run_dir / "logs" / Path(str(getattr(sp.plugin.config, "path", ""))).name
     return None
 
 

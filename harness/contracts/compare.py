@@ -68,8 +68,8 @@ def _response(exp: ExpectedResponse, cap: Captured) -> Mismatch | None:
         return Mismatch(what, e, g, cap, detail)
 
     if cap.status not in exp.status:
-        want = str(exp.status[0]) if len(exp.status) == 1 else f"one of {list(exp.status)}"
-        return miss("status", want, str(cap.status))
+        allowed = str(exp.status[0]) if len(exp.status) == 1 else f"one of {list(exp.status)}"
+        return miss("status", allowed, str(cap.status))
     all_h = f"all headers: {_headers(cap.headers)}"
     for name, value in exp.headers.items():
         got = cap.header(name)
@@ -91,7 +91,7 @@ def _response(exp: ExpectedResponse, cap: Captured) -> Mismatch | None:
     if exp.empty_body and cap.body:
         return miss("body", "to be empty", _body(cap.body))
     if exp.json is not None or exp.json_present:
-        want = dict(exp.json or {})
+        want: dict[str, Any] = dict(exp.json or {})
         try:
             doc = json.loads(cap.body)
         except (ValueError, UnicodeDecodeError):
@@ -102,12 +102,12 @@ def _response(exp: ExpectedResponse, cap: Captured) -> Mismatch | None:
             if key not in doc:
                 return miss(f"body key {key!r}", "to be present", "no such key",
                             f"body: {_body(cap.body)}")
-        for key, value in want.items():
+        for key, expected_value in want.items():
             if key not in doc:
-                return miss(f"body key {key!r}", f"to be {_q(value)}", "no such key",
+                return miss(f"body key {key!r}", f"to be {_q(expected_value)}", "no such key",
                             f"body: {_body(cap.body)}")
-            if doc[key] != value:
-                return miss(f"body key {key!r}", f"to be {_q(value)}", _q(doc[key]))
+            if doc[key] != expected_value:
+                return miss(f"body key {key!r}", f"to be {_q(expected_value)}", _q(doc[key]))
         extra = set(doc) - set(want) - set(exp.json_present) - set(exp.json_extra_keys)
         if extra and not exp.json_any_extra:
             return miss("body keys", f"to be {sorted(want)}"

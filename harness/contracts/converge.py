@@ -54,7 +54,8 @@ class Timeouts:
             ok = isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw > 0
             if not ok:
                 raise ConfigError(source, f"timeouts.{key}", "a number > 0", raw)
-            values[key] = int(raw) if key == "required_consecutive_successes" else float(raw)
+            num = float(raw)  # type: ignore[arg-type]
+            values[key] = int(num) if key == "required_consecutive_successes" else num
         return replace(cls(), **values)  # type: ignore[arg-type]
 
 

@@ -86,7 +86,7 @@ def _request(hc: HostCase, rr: RouteRequest, token: TokenSpec | None,
     https_only = rr.view.route.protocols == ["https"]
     hdrs = headers + ((("Content-Type", "application/json"),) if rr.body else ())
     return Request(rr.method, hc.host, rr.path, hdrs, rr.body,
-                   scheme="https" if https_only or scheme == "https" else "http",  # type: ignore[arg-type]
+                   scheme="https" if https_only or scheme == "https" else "http",
                    token=token)
 
 

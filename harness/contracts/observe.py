@@ -80,7 +80,7 @@ def access_log_lines(ctx: ScenarioContext) -> None:
     path = Path(ctx.target.extra["access_log"])
     conf = next((sp.plugin.config for sp in gw.plugins_for(None)
                  if sp.name == "correlation-id"), None)
-    id_header = conf.header_name if conf is not None else "X-Request-ID"
+    id_header: str = getattr(conf, "header_name", None) or "X-Request-ID"
     wanted: dict[str, str] = {}
     for hc in host_cases(gw)[:3]:
         rr = next(r for r in route_requests(gw, hc.host) if stub_instances(r.view))

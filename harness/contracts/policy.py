@@ -116,9 +116,9 @@ def _tiers(gw: Gateway, policy: Policy) -> list[str]:
                    f"{sorted(gw.tiers.tiers)}, got {order}")
     for tier in gw.tiers.tiers:
         limits = gw.tier_limits(tier)
-        for w in policy.tiers.windows:
-            if w not in limits:
-                out.append(f"{tiers_file}: tiers.{tier}.limits.{w}: expected a limit, "
+        for win in policy.tiers.windows:
+            if win not in limits:
+                out.append(f"{tiers_file}: tiers.{tier}.limits.{win}: expected a limit, "
                            f"got none (limits {limits})")
         consumer = gw.tier_consumer(tier)
         rl = next((sp for sp in gw.plugins if sp.name == "rate-limiting"

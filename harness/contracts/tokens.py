@@ -94,7 +94,7 @@ def _header(**changes: Any) -> Mint:
         key = m.key(s.kid)
         from cryptography.hazmat.primitives import serialization
 
-        loaded = serialization.load_pem_private_key(key.private_pem, password=None)
+        loaded: Any = serialization.load_pem_private_key(key.private_pem, password=None)
         headers = {"kid": key.kid, **changes}
         headers = {k: v for k, v in headers.items() if v is not None}
         token: str = jwt.encode(m.claims(s.tenant_id, s.sub, now=now), loaded,

@@ -226,7 +226,8 @@ def _junit(report: ConformanceReport) -> bytes:
                                           if r.message else "failed"}).text = r.message
         elif r.outcome == "skipped":
             ET.SubElement(tc, "skipped", {"message": r.message})
-    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    out: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return out
 
 
 def write_report(report: ConformanceReport, json_path: Path, xml_path: Path) -> Path:
