@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
         wall = time.perf_counter() - started
         found = sorted(Path(reports).rglob("conformance-*.json"))
-        doc = json.loads(found[-1].read_text()) if found else None
+        doc = json.loads(found[-1].read_text()) if found else None  # read before cleanup
     tail = proc.stdout.strip().splitlines()[-1:] or ["(no output)"]
     print(f"pytest scenarios/ (native, start-up included): {wall:.1f} s wall, exit {proc.returncode}")
     print(f"pytest summary: {tail[0]}")
@@ -41,6 +41,10 @@ def main(argv: list[str]) -> int:
           f"({'OK' if wall <= 30 else 'not met'})")
     for name, value in doc["figures"].items():
         print(f"figure {name}: {value}")
+    for r in doc["results"]:
+        if r["outcome"] != "passed":
+            first = (r["message"] or "").splitlines()[:1]
+            print(f"{r['outcome']:7} {r['scenario']}/{r['case']}: {first[0] if first else ''}")
     return 0
 
 
