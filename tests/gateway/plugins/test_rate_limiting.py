@@ -210,3 +210,20 @@ def test_recovers_within_one_second_of_redis_returning(runtime, gateway, redis_s
 
     recovered = run_closing(go())
     assert recovered is not None and recovered < 1.0
+
+
+def test_redis_client_works_on_uvloop_like_the_gateway(redis_server):
+    # The gateway runs on uvloop, whose transports are not asyncio.Transport
+    # subclasses; the client once asserted they were and every call timed out.
+    import uvloop
+
+    from harness.gateway.plugins._redis import RedisClient
+
+    async def go():
+        client = RedisClient("127.0.0.1", redis_server.port, timeout=1.0)
+        try:
+            return await client.incr_windows(["uv:a", "uv:b"], [60, 3600])
+        finally:
+            client.close()
+
+    assert uvloop.run(go()) == [0, 0]
