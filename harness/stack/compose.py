@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from harness.target import Target
 
-__all__ = ["ComposeSettings", "ComposeStack", "docker_engine_available"]
+__all__ = ["ComposeSettings", "ComposeStack", "docker_engine_available", "start_for_tests"]
 
 GATEWAY = "kong"  # compose service of the gateway
 # harness endpoint suffix -> (container port, scheme) on the gateway service
@@ -227,3 +227,18 @@ class ComposeStack:
             gateway_version="3.9.1",
             stack=self,
         )
+
+
+def start_for_tests(root: Path, dbless: bool = False) -> tuple[ComposeStack, Target]:
+    """Start a compose stack for one test session (own project name, ephemeral
+    ports) and return it with its Target; the caller stops the stack."""
+    import os
+
+    stack = ComposeStack(ComposeSettings(root=root, dbless=dbless,
+                                         project_name=f"harness-{os.getpid()}"))
+    stack.start()
+    try:
+        return stack, stack.target()
+    except BaseException:
+        stack.stop()
+        raise

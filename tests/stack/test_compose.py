@@ -121,3 +121,11 @@ def test_the_real_stack_starts_answers_through_kong_and_stops(stack):
         assert "kong_node_info" in status.text
     finally:
         stack.stop()
+
+
+@pytest.mark.skipif(DOCKER, reason="a Docker engine answers here")
+def test_start_for_tests_raises_without_docker_and_leaves_no_stack():
+    from harness.stack.compose import start_for_tests
+
+    with pytest.raises(StackError, match="Hint:"):
+        start_for_tests(ROOT)
