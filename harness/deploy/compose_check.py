@@ -102,6 +102,32 @@ def _stubs_match_targets(root: Path, services: dict[str, ComposeService]) -> lis
     return problems
 
 
+PROMETHEUS_CONFIG = Path("stack/prometheus/prometheus.yml")
+
+
+def _scrape_targets(root: Path, services: dict[str, ComposeService]) -> list[str]:
+    """The compose Prometheus scrapes compose services only, and every service
+    that serves /metrics on its main port (stubs, Tenant and Auth services)."""
+    import yaml
+
+    try:
+        cfg = yaml.safe_load((root / PROMETHEUS_CONFIG).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []  # the `prometheus` check reports an unreadable config
+    targets = {str(t) for job in cfg.get("scrape_configs") or []
+               for sc in job.get("static_configs") or [] for t in sc.get("targets") or []}
+    problems = [f"{PROMETHEUS_CONFIG}: scrape_configs[].static_configs[].targets: expected "
+                f"compose services, got {t!r}" for t in sorted(targets)
+                if t.split(":")[0] not in services]
+    for s in services.values():
+        if s.built and s.container_ports and s.has_healthcheck:
+            want = f"{s.name}:{s.container_ports[0]}"
+            if want not in targets:
+                problems.append(f"{PROMETHEUS_CONFIG}: scrape_configs: expected a target "
+                                f"{want} (compose service {s.name}), got none")
+    return problems
+
+
 def check_compose(root: Path, *, docker_compose: bool = True) -> list[str]:
     """All problems of the compose files; `docker_compose=False` skips the external
     `docker-compose config` run (the stack rules alone, for fast tests)."""
@@ -121,4 +147,5 @@ def check_compose(root: Path, *, docker_compose: bool = True) -> list[str]:
         problems += _structure(root, files, services)
         if files == (COMPOSE_FILE,):
             problems += _stubs_match_targets(root, services)
+            problems += _scrape_targets(root, services)
     return problems

@@ -67,3 +67,13 @@ def test_every_kong_yml_upstream_target_needs_a_compose_service(repo_copy):
     problems = check_compose(repo_copy, docker_compose=False)
     assert (f"{BASE}: services.hrm-1: expected a service for kong.yml upstream hrm-upstream "
             "target hrm-1:8080, got none") in problems
+
+
+def test_the_compose_prometheus_scrapes_every_service_with_metrics(repo_copy):
+    edit(repo_copy / "stack/prometheus/prometheus.yml", "          - crm-1:8080\n", "")
+    edit(repo_copy / "stack/prometheus/prometheus.yml", '["kong:8100"]', '["kong:8100", "ghost:1"]')
+    assert check_compose(repo_copy, docker_compose=False) == [
+        "stack/prometheus/prometheus.yml: scrape_configs[].static_configs[].targets: expected "
+        "compose services, got 'ghost:1'",
+        "stack/prometheus/prometheus.yml: scrape_configs: expected a target crm-1:8080 "
+        "(compose service crm-1), got none"]
