@@ -70,6 +70,10 @@ class Cell:
         self.outcomes[outcome] += 1
         self.statuses[status] += 1
 
+    def add_counts(self, status: int, outcome: str) -> None:
+        self.outcomes[outcome] += 1
+        self.statuses[status] += 1
+
     def merge(self, other: Cell) -> None:
         self.hist.add(other.hist)
         self.sum_us += other.sum_us
@@ -101,8 +105,9 @@ Key = tuple[str, ...]
 
 @dataclass
 class Recorder:
-    """Receives every request; keeps cells by (kind, route, class), (kind, stage, class),
-    (tenant,) and (second, kind)."""
+    """Receives every request; keeps 3-digit cells by (kind, route, status class), 2-digit
+    cells by (epoch second, kind, status class) — stages are sums of seconds — and counts
+    per tenant."""
 
     limits_by_tier: dict[str, dict[str, int]]
     stage_ends: list[float]                  # cumulative end time of each stage, seconds
@@ -110,9 +115,8 @@ class Recorder:
     keep_raw: bool = False
     started: float | None = None
     cells: dict[Key, Cell] = field(default_factory=dict)
-    stages: dict[Key, Cell] = field(default_factory=dict)
-    tenants: dict[Key, Cell] = field(default_factory=dict)
-    series: dict[tuple[int, str], Cell] = field(default_factory=dict)  # (epoch second, kind)
+    tenants: dict[Key, Cell] = field(default_factory=dict)      # counts only, no histogram
+    series: dict[tuple[int, str, str], Cell] = field(default_factory=dict)
     reasons: Counter[str] = field(default_factory=Counter)
     # (kind, route, status, ms) of every request when keep_raw (bench: exactness check)
     raw: list[tuple[str, str, int, float]] = field(default_factory=list)
@@ -129,7 +133,6 @@ class Recorder:
         now = self.clock() if at is None else at
         if self.started is None:
             self.started = now
-        rel = now - self.started
         outcome, why = classify(status, header, self.limits_by_tier.get(tier, {}))
         if outcome == "failed":
             key = f"{route}: {reason or why}"
@@ -140,10 +143,9 @@ class Recorder:
         us = int(latency_ms * 1000)
         sclass = status_class(status)
         self._cell(self.cells, (kind, route, sclass)).add(us, status, outcome)
-        self._cell(self.stages, (kind, str(self.stage_of(rel)), sclass)).add(us, status, outcome)
-        self._cell(self.tenants, (tenant,), 2).add(us, status, outcome)
+        self._cell(self.tenants, (tenant,), 2).add_counts(status, outcome)
         # Absolute seconds, so workers' series line up with the master's without a shared start.
-        sec = (int(now), kind)
+        sec = (int(now), kind, sclass)
         cell = self.series.get(sec)
         if cell is None:
             cell = self.series[sec] = Cell(2)
@@ -165,33 +167,30 @@ class Recorder:
         msg = {
             "started": self.started,
             "cells": [[list(k), c.to_wire()] for k, c in self.cells.items()],
-            "stages": [[list(k), c.to_wire()] for k, c in self.stages.items()],
             "tenants": [[list(k), c.to_wire()] for k, c in self.tenants.items()],
-            "series": [[[s, k], c.to_wire()] for (s, k), c in self.series.items()],
+            "series": [[list(k), c.to_wire()] for k, c in self.series.items()],
             "reasons": dict(self.reasons),
         }
-        self.cells, self.stages, self.tenants, self.series = {}, {}, {}, {}
+        self.cells, self.tenants, self.series = {}, {}, {}
         self.reasons = Counter()
         return msg
 
     def merge(self, msg: dict[str, Any]) -> None:
         if msg.get("started") and self.started is None:
             self.started = float(msg["started"])
-        for name in ("cells", "stages", "tenants"):
+        for name in ("cells", "tenants"):
             table: dict[Key, Cell] = getattr(self, name)
             for key, wire in msg[name]:
                 incoming = Cell.from_wire(wire)
                 self._cell(table, tuple(key), incoming.digits).merge(incoming)
-        for (sec, kind), wire in msg["series"]:
+        for (sec, kind, sclass), wire in msg["series"]:
             incoming = Cell.from_wire(wire)
-            self._cell_series(int(sec), str(kind)).merge(incoming)
+            key = (int(sec), str(kind), str(sclass))
+            cell = self.series.get(key)
+            if cell is None:
+                cell = self.series[key] = Cell(2)
+            cell.merge(incoming)
         self.reasons.update(msg["reasons"])
-
-    def _cell_series(self, sec: int, kind: str) -> Cell:
-        cell = self.series.get((sec, kind))
-        if cell is None:
-            cell = self.series[(sec, kind)] = Cell(2)
-        return cell
 
     # -- views -------------------------------------------------------------
     def group(self, table: dict[Key, Cell], pick: Callable[[Key], str | None]) -> dict[str, Cell]:
@@ -214,8 +213,8 @@ class Recorder:
             counts.update(cell.outcomes)
         last = int(self.clock() if now is None else now) - 1
         recent = Cell(2)
-        for (sec, _), cell in self.series.items():
-            if last - 2 <= sec <= last:
+        for (sec, _, sclass), cell in self.series.items():
+            if sclass == "2xx" and last - 2 <= sec <= last:
                 recent.merge(cell)
         if not recent.hist.get_total_count():
             return counts, None, None

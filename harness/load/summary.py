@@ -3,7 +3,7 @@ the SLO observations; and the noisy-neighbour isolation view."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from harness.load.profiles import Profile
@@ -46,11 +46,19 @@ def per_tenant(rec: Recorder, duration_s: float) -> dict[str, Figures]:
 
 
 def per_stage(rec: Recorder, profile: Profile) -> list[StageFigures]:
+    """Figures per stage and kind, summed from the per-second cells (2 significant digits)."""
     out = []
     start = 0.0
+    origin = int(rec.started or 0)
+    last = len(profile.stages) - 1
     for i, stage in enumerate(profile.stages):
         end = start + stage.duration
-        tiers = sliced(rec.stages, 0, stage.duration, only={1: str(i)})
+        # Requests after the last stage's end (the final stop) count in the last stage.
+        table: dict[Key, Cell] = {}
+        for (sec, kind, sclass), cell in rec.series.items():
+            if start <= sec - origin < end or (i == last and sec - origin >= end):
+                Recorder._cell(table, (kind, sclass), 2).merge(cell)
+        tiers = sliced(table, 0, stage.duration)
         out.append(StageFigures(index=i, start_s=start, end_s=end,
                                 users=stage.counts() or stage.total(), per_tier=tiers))
         start = end
@@ -60,13 +68,19 @@ def per_stage(rec: Recorder, profile: Profile) -> list[StageFigures]:
 def series(rec: Recorder) -> list[SeriesPoint]:
     out = []
     origin = int(rec.started or 0)
-    for (sec, kind), cell in sorted(rec.series.items()):
-        h = cell.hist
-        served = cell.outcomes["ok"]
-        pct: dict[float, Any] = h.get_percentile_to_value_dict([50, 95, 99]) if served else {}
+    by_second: dict[tuple[int, str], dict[str, Cell]] = defaultdict(dict)
+    for (sec, kind, sclass), cell in rec.series.items():
+        by_second[(sec, kind)][sclass] = cell
+    for (sec, kind), cells in sorted(by_second.items()):
+        ok = cells.get("2xx")
+        pct: dict[float, Any] = ok.hist.get_percentile_to_value_dict([50, 95, 99]) \
+            if ok is not None and ok.requests else {}
+        outcomes: Counter[str] = Counter()
+        for c in cells.values():
+            outcomes.update(c.outcomes)
         out.append(SeriesPoint(
-            t=sec - origin, kind=kind, requests=cell.requests, ok=served,
-            limited=cell.outcomes["limited"], failed=cell.outcomes["failed"],
+            t=sec - origin, kind=kind, requests=sum(outcomes.values()), ok=outcomes["ok"],
+            limited=outcomes["limited"], failed=outcomes["failed"],
             p50=pct[50] / 1000 if pct else None, p95=pct[95] / 1000 if pct else None,
             p99=pct[99] / 1000 if pct else None))
     return out

@@ -9,13 +9,15 @@ features it exercises. No assertions beyond `catch_response`.
 from __future__ import annotations
 
 import itertools
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
 from locust import FastHttpUser, tag
 from locust.env import Environment
 
-from harness.client import classify
+from harness.client import Prepared, classify
 from harness.load.context import LoadContext, current
 from harness.load.features import features_of
 from harness.load.profiles import LoadCatalogue, MixEntry
@@ -45,18 +47,25 @@ class TierUser(FastHttpUser):
         self.tier = LoadContext.tier_of(self.kind)
         self._limits = ctx.client.limits(self.tier)
         self._contexts: dict[str, dict[str, str]] = {}
+        self._prepared: dict[str, tuple[Prepared | None, float]] = {}
 
     def wait_time(self) -> float:  # type: ignore[override]
-        import random
-
         prof = self._ctx.profile
         if self.kind == "flood":
             return prof.flood_wait
-        return random.uniform(prof.wait.min, prof.wait.max)
+        lo, hi = prof.wait.min, prof.wait.max
+        return lo if lo == hi else random.uniform(lo, hi)
 
     def send(self, entry: MixEntry) -> None:
-        prep = self._ctx.client.prepare(self.tenant, entry.route, entry.method, entry.path,
-                                        entry.body, sub=self.sub)
+        # The prepared request (with its token) is reused for a minute: the client re-mints
+        # tokens well before they expire, so this never sends a stale one.
+        now = time.monotonic()
+        cached = self._prepared.get(entry.name)
+        if cached is None or now > cached[1]:
+            cached = (self._ctx.client.prepare(self.tenant, entry.route, entry.method,
+                                               entry.path, entry.body, sub=self.sub), now + 60)
+            self._prepared[entry.name] = cached
+        prep = cached[0]
         if prep is None:      # https-only route and no TLS listener known: not in this run
             return
         context = self._contexts.get(entry.name)

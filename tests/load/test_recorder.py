@@ -47,15 +47,21 @@ def test_a_429_with_the_tiers_own_limit_exhausted_counts_as_limited_not_failed()
     assert any("429 not explained" in r for r in rec.reasons)
 
 
-def test_requests_land_in_the_stage_of_their_time():
+def test_requests_land_in_the_stage_of_their_second():
+    from harness.load.profiles import Profile
+    from harness.load.summary import per_stage
+
     now = [1000.0]
     rec = Recorder(LIMITS, [5.0, 10.0], clock=lambda: now[0])
     rec.start()
     for t in (0.5, 4.9, 5.1, 9.9, 12.0):
         now[0] = 1000.0 + t
         rec.record("basic", "basic", "hooli", "users", 200, 1.0, NONE)
-    per_stage = {k[1]: c.requests for k, c in rec.stages.items()}
-    assert per_stage == {"0": 2, "1": 3}   # after the last stage: counted in the last one
+    prof = Profile(description="d", stages=[{"duration": 5, "users": 1},
+                                            {"duration": 5, "users": 1}])
+    stages = per_stage(rec, prof)
+    # after the last stage's end (the final stop): counted in the last one
+    assert [s.per_tier["basic"].requests for s in stages] == [2, 3]
 
 
 def test_drained_worker_deltas_merge_into_the_same_figures_as_one_recorder():
@@ -84,6 +90,7 @@ def test_cells_are_keyed_by_status_class(status, cls):
     rec = Recorder(LIMITS, [10.0], clock=lambda: 1000.0)
     rec.record("basic", "basic", "hooli", "users", status, 1.0, NONE)
     assert list(rec.cells) == [("basic", "users", cls)]
+    assert [k[1:] for k in rec.series] == [("basic", cls)]
 
 
 def test_the_inlined_recording_matches_hdrhistograms_own_record_value():
