@@ -1,12 +1,13 @@
 #!/bin/sh
 # Entrypoint wrapper of the Kong containers (stack/docker-compose.yml).
-# Exports every file of /certs/env as an environment variable of the same name
+# Exports every file of /certs/env (or $CERTS_ENV_DIR) as an environment variable of the same name
 # (TLS_WILDCARD_CERT, ...: PEM text written by the certs-init job), which
 # Kong's env vault resolves for kong.yml's "{vault://env/...}" references;
 # then runs the given command (the image's own entrypoint).
 set -eu
-if [ -d /certs/env ]; then
-  for f in /certs/env/*; do
+dir="${CERTS_ENV_DIR:-/certs/env}"
+if [ -d "$dir" ]; then
+  for f in "$dir"/*; do
     [ -f "$f" ] || continue
     name=$(basename "$f")
     case "$name" in
