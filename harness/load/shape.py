@@ -48,4 +48,10 @@ class StagesShape(LoadTestShape):
         stage = stage_at(ctx.profile, self.get_run_time())
         if stage is None:
             return None
+        # Locust (2.47) resets its user generator when a tick changes the class list but not
+        # its "spawn fixed_count users first" flag, so fixed-count users of a class that joins
+        # later are never spawned. Re-arm the flag; it is a no-op when nobody is missing.
+        dispatcher = getattr(self.runner, "_users_dispatcher", None) if self.runner else None
+        if dispatcher is not None and hasattr(dispatcher, "_try_dispatch_fixed"):
+            dispatcher._try_dispatch_fixed = True
         return tick_for(stage, ctx.classes)
