@@ -62,7 +62,11 @@ def correlate(url: str | None, start: float, end: float,
     try:
         from prometheus_api_client import PrometheusConnect
 
-        prom = PrometheusConnect(url=url, disable_ssl=True)
+        from urllib3.util.retry import Retry
+
+        # One quick retry: a missing Prometheus must not hold up the report.
+        prom = PrometheusConnect(url=url, disable_ssl=True, timeout=5,
+                                 retry=Retry(total=1, backoff_factor=0.1))
         window = f"{max(int(end - start) + 1, 2)}s"
         # Counts: the counters after the run minus before it (exact, unlike increase()'s
         # extrapolation). Wait for a scrape after the end first.
