@@ -63,16 +63,29 @@ class _Clock:
 
 def _clean(value: str) -> str:
     # A header value may not carry CR/LF (response splitting).
-    return value.replace("\r", "").replace("\n", "") if ("\r" in value or "\n" in value) \
-        else value
+    return value.replace("\r", "").replace("\n", "")
+
+
+def _lines(first: str, items: list[tuple[str, str]], lows: list[str],
+           drop: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """`Name: value` lines; CR/LF in a value (set by a plugin) is removed."""
+    lines = [first]
+    if drop:
+        lines += [f"{k}: {v}\r\n" for (k, v), low in zip(items, lows) if low not in drop]
+    else:
+        lines += [f"{k}: {v}\r\n" for k, v in items]
+    # One newline per line unless a value smuggled its own: then clean them all.
+    if "".join(lines[1:]).count("\n") != len(lines) - 1:
+        lines = [first] + [f"{k}: {_clean(v)}\r\n" for (k, v), low in zip(items, lows)
+                           if low not in drop]
+    return lines
 
 
 def _head(status: int, headers: Headers) -> bytes:
-    parts = [f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n"]
-    for k, v in headers:
-        parts.append(f"{k}: {_clean(v)}\r\n")
-    parts.append("\r\n")
-    return "".join(parts).encode("latin-1", "replace")
+    lines = _lines(f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n", headers._items,
+                   headers._low)
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1", "replace")
 
 
 class Handler:
@@ -86,6 +99,7 @@ class Handler:
         self.clock = _Clock()
         self.server_header = runtime.server_header
         self.via = f"kong/{runtime.version}"
+        self._tasks: set[asyncio.Task[None]] = set()
         self._no_route_plugins: list[Plugin] = sorted(
             self.chain.no_route.tables[None].values(), key=lambda p: -p.priority)
 
@@ -127,14 +141,14 @@ class Handler:
         host = ex.host
         path = normalize(raw_path or "/")
         req = Request(method=ex.method, scheme=conn.scheme, host=host, port=conn.port,
-                      path=path, raw_path=raw_path, query=query, headers=Headers(ex.headers),
+                      path=path, raw_path=raw_path, query=query,
+                      headers=Headers.from_parsed(ex.headers, ex.lows),
                       client_ip=conn.client_ip, http_version=ex.http_version,
                       body_source=ex.body_source())
         ctx = Ctx(gateway=self.gateway, request_id=os.urandom(16).hex())
         ctx.shared["request_uri"] = url
         ctx.shared["has_query"] = bool(qmark)
-        if ex.body is not None:
-            ctx.bytes_in = ex.header_bytes
+        ctx.bytes_in = ex.header_bytes + len(url) + 16
         m = self.router.match(ex.method, host, conn.port, path)
         if m is None:
             await self._kong_exit(ex, req, ctx, self._no_route_plugins,
@@ -219,6 +233,7 @@ class Handler:
             data += body
         ex.responded = True
         ex.conn.write(data)
+        ex.conn.flush()
         ctx.bytes_out = len(data)
         resp.headers = final
         self.chain.log(collected, req, resp, ctx)
@@ -230,40 +245,39 @@ class Handler:
         route = ctx.route
         assert route is not None
         h = req.headers
+        lows = h._low
         # access.after: hop-by-hop headers named in Connection, after all plugins ran.
-        conn_hdr = ", ".join(h.get_all("connection"))
-        drop = _DROP_UP
-        if conn_hdr and conn_hdr not in ("keep-alive", "close", "upgrade"):
-            drop = drop | {tok.lower() for tok in conn_hdr.replace(",", " ").split()}
+        drop: frozenset[str] | set[str] = _DROP_UP
+        if "connection" in lows:
+            conn_hdr = ", ".join(h.get_all("connection"))
+            if conn_hdr not in ("keep-alive", "close", "upgrade"):
+                drop = drop | {tok.lower() for tok in conn_hdr.replace(",", " ").split()}
         if route.route.preserve_host:
             host = h.get("host") or req.host
         elif bal.host_header:
             host = bal.host_header
         else:
             host = target.host if target.port == 80 else f"{target.host}:{target.port}"
-        xff = ", ".join(h.get_all("x-forwarded-for"))
-        via = ", ".join(h.get_all("via"))
+        xff = _clean(", ".join(h.get_all("x-forwarded-for"))) + ", " \
+            if "x-forwarded-for" in lows else ""
+        via = _clean(", ".join(h.get_all("via"))) + ", " if "via" in lows else ""
         path = req.upstream_path or "/"
         qs = f"?{req.query}" if req.query or ctx.shared.get("has_query") else ""
-        lines = [f"{req.method} {path}{qs} HTTP/1.1\r\n",
-                 f"Host: {host}\r\n",
-                 "Connection: keep-alive\r\n",
-                 f"X-Forwarded-For: {xff + ', ' if xff else ''}{req.client_ip}\r\n",
-                 f"X-Forwarded-Proto: {req.scheme}\r\n",
-                 f"X-Forwarded-Host: {req.host}\r\n",
-                 f"X-Forwarded-Port: {req.port}\r\n",
-                 f"X-Forwarded-Path: {req.raw_path}\r\n"]
-        if prefix is not None:
-            lines.append(f"X-Forwarded-Prefix: {prefix}\r\n")
-        lines.append(f"X-Real-IP: {req.client_ip}\r\n")
-        lines.append(f"X-Kong-Request-Id: {ctx.request_id}\r\n")
-        lines.append(f"Via: {via + ', ' if via else ''}{req.http_version} {self.via}\r\n")
-        te = h.get("te")
-        if te and "trailers" in [t.strip() for t in te.split(",")]:
-            lines.append("TE: trailers\r\n")
-        for k, v in h:
-            if k.lower() not in drop:
-                lines.append(f"{k}: {_clean(v)}\r\n")
+        ip = req.client_ip
+        first = (f"{req.method} {path}{qs} HTTP/1.1\r\nHost: {host}\r\n"
+                 f"Connection: keep-alive\r\nX-Forwarded-For: {xff}{ip}\r\n"
+                 f"X-Forwarded-Proto: {req.scheme}\r\nX-Forwarded-Host: {req.host}\r\n"
+                 f"X-Forwarded-Port: {req.port}\r\nX-Forwarded-Path: {req.raw_path}\r\n"
+                 + (f"X-Forwarded-Prefix: {prefix}\r\n" if prefix is not None else "")
+                 + f"X-Real-IP: {ip}\r\nX-Kong-Request-Id: {ctx.request_id}\r\n"
+                 f"Via: {via}{req.http_version} {self.via}\r\n")
+        if "te" in lows:
+            te = h.get("te") or ""
+            if "trailers" in [t.strip() for t in te.split(",")]:
+                first += "TE: trailers\r\n"
+        # Lines of `first` are ours (no CR/LF inside values we did not build).
+        lines = _lines("", h._items, lows, drop)
+        lines[0] = first
         if body_len is not None:
             lines.append(f"Content-Length: {body_len}\r\n")
         lines.append("\r\n")
@@ -275,7 +289,6 @@ class Handler:
         view = ctx.route
         assert view is not None
         svc = view.service
-        bal = self.runtime.balancer_for(svc.host, svc.port)
         body = ex.body
         body_bytes: bytes | None = req.body
         spilled = False
@@ -291,82 +304,90 @@ class Handler:
                     else len(body_bytes) if body_bytes is not None
                     else (0 if req.headers.get("content-length") is not None else None))
         ctx.proxy_latency_ms = int((time.monotonic() - ex.started_mono) * 1000)
-        flight = _Flight(self, ex, req, ctx, collected, bal)
-        tries_left = svc.retries
-        stale_left = _STALE_RETRIES
-        first = True
+        flight = _Flight(self, ex, req, ctx, collected,
+                         self.runtime.balancer_for(svc.host, svc.port))
+        flight.prefix = prefix
+        flight.body_bytes = body_bytes
+        flight.body_len = body_len
+        flight.spilled = spilled
+        flight.tries_left = svc.retries
+        await self._attempt(flight)
+
+    async def _attempt(self, flight: _Flight) -> None:
+        """Pick a target and start one exchange; its outcome arrives as callbacks.
+
+        Only connecting (and streaming a spilled body) needs to await; a pooled
+        connection starts the exchange without suspending.
+        """
+        ex, req, ctx, bal = flight.ex, flight.req, flight.ctx, flight.bal
+        conn = ex.conn
+        svc = ctx.route.service  # type: ignore[union-attr]
         while True:
             target = bal.pick()
             if target is None:
-                if first:
-                    await self._kong_exit(ex, req, ctx, collected, Exit.error(
+                if flight.first:
+                    await self._kong_exit(ex, req, ctx, flight.collected, Exit.error(
                         503, "failure to get a peer from the ring-balancer"))
                 else:
                     # Kong's balancer phase on a retry: ngx.exit(503) -> nginx error page.
-                    self._nginx_error(ex, req, ctx, 503, collected)
+                    self._nginx_error(ex, req, ctx, 503, flight.collected)
                 return
-            first = False
+            flight.first = False
             flight.target = target
             ctx.upstream_target = f"{target.address[0]}:{target.address[1]}"
             up = self.pool.take(target.address)
-            reused = up is not None
+            flight.reused = up is not None
             if up is None:
                 try:
                     up = await self.pool.connect(target.address, svc.connect_timeout / 1000)
                 except ConnectFailed as e:
                     flight.last_status = 504 if e.timeout else 502
-                    if tries_left > 0:
-                        tries_left -= 1
+                    if flight.tries_left > 0:
+                        flight.tries_left -= 1
                         (bal.report_timeout if e.timeout else bal.report_tcp_failure)(target)
                         continue
                     bal.report_status(target, flight.last_status)
-                    self._nginx_error(ex, req, ctx, flight.last_status, collected)
+                    self._nginx_error(ex, req, ctx, flight.last_status, flight.collected)
                     return
                 if conn.closed:
                     up.close()
                     return
-            head = self._upstream_head(req, ctx, target, bal, prefix, body_len)
-            fut: asyncio.Future[tuple[str, bool]] = self.loop.create_future()
-            flight.fut = fut
+            head = self._upstream_head(req, ctx, target, bal, flight.prefix, flight.body_len)
             flight.t_up = time.monotonic()
+            flight.done = False
             conn.streaming = up
-            if spilled:
+            head_only = req.method == "HEAD"
+            if flight.spilled:
+                body = ex.body
                 assert body is not None
                 up.sending = True   # an early response must not return it to the pool
-                up.start(flight, head, svc.read_timeout / 1000, req.method == "HEAD")
+                up.start(flight, head, svc.read_timeout / 1000, head_only)
                 for chunk in body.iter_file():
-                    if up.closed or fut.done():
+                    if up.closed or flight.done:
                         break
                     up.write(chunk)
                     await up.drain()
                 up.sending = False
             else:
-                up.start(flight, head + body_bytes if body_bytes else head,
-                         svc.read_timeout / 1000, req.method == "HEAD")
-            kind, got_bytes = await fut
-            conn.streaming = None
-            if kind == "done":
-                return
-            if kind == "aborted" or ex.responded:
-                # client gone, or the body broke off mid-stream: nothing more to send.
-                conn.close()
-                self._log_after(flight)
-                return
-            status = 504 if kind == "timeout" else 502
-            flight.last_status = status
-            if kind == "reset" and reused and not got_bytes and stale_left > 0 \
-                    and req.method not in _NON_IDEMPOTENT:
-                # A pooled connection the upstream had closed: nginx retries
-                # without counting the try.
-                stale_left -= 1
-                continue
-            if kind != "invalid" and tries_left > 0 and req.method not in _NON_IDEMPOTENT:
-                tries_left -= 1
-                (bal.report_timeout if kind == "timeout" else bal.report_tcp_failure)(target)
-                continue
-            bal.report_status(target, status)
-            self._nginx_error(ex, req, ctx, status, collected)
+                data = flight.body_bytes
+                up.start(flight, head + data if data else head, svc.read_timeout / 1000,
+                         head_only)
             return
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)   # the loop keeps only weak references to tasks
+        task.add_done_callback(self._tasks.discard)
+
+    def retry(self, flight: _Flight) -> None:
+        self.track(self.loop.create_task(self._retry(flight)))
+
+    async def _retry(self, flight: _Flight) -> None:
+        try:
+            await self._attempt(flight)
+        except Exception:
+            log.exception("retry failed: %s %s", flight.req.method, flight.req.path)
+            if not flight.ex.responded:
+                self._nginx_error(flight.ex, flight.req, flight.ctx, 500, flight.collected)
 
     def _log_after(self, flight: _Flight) -> None:
         resp = flight.resp or Response(flight.last_status, Headers(), None)
@@ -376,8 +397,10 @@ class Handler:
 class _Flight:
     """The proxied leg of one request: receives the upstream's response callbacks."""
 
-    __slots__ = ("h", "ex", "req", "ctx", "collected", "bal", "target", "fut", "t_up",
-                 "resp", "chunked_out", "no_body", "keep_out", "last_status")
+    __slots__ = ("h", "ex", "req", "ctx", "collected", "bal", "target", "t_up",
+                 "resp", "chunked_out", "no_body", "keep_out", "last_status", "prefix",
+                 "body_bytes", "body_len", "spilled", "tries_left", "stale_left", "first",
+                 "reused", "done")
 
     def __init__(self, h: Handler, ex: Exchange, req: Request, ctx: Ctx,
                  collected: list[Plugin], bal: Balancer) -> None:
@@ -388,16 +411,24 @@ class _Flight:
         self.collected = collected
         self.bal = bal
         self.target: TargetState | None = None
-        self.fut: asyncio.Future[tuple[str, bool]] | None = None
         self.t_up = 0.0
         self.resp: Response | None = None
         self.chunked_out = False
         self.no_body = False
         self.keep_out = True
         self.last_status = 502
+        self.prefix: str | None = None
+        self.body_bytes: bytes | None = None
+        self.body_len: int | None = None
+        self.spilled = False
+        self.tries_left = 0
+        self.stale_left = _STALE_RETRIES
+        self.first = True
+        self.reused = False
+        self.done = False
 
-    def up_headers(self, status: int, headers: list[tuple[str, str]], keep_alive: bool,
-                   chunked: bool) -> None:
+    def up_headers(self, status: int, headers: list[tuple[str, str]], lows: list[str],
+                   keep_alive: bool, chunked: bool) -> None:
         h, ctx, ex = self.h, self.ctx, self.ex
         now = time.monotonic()
         ctx.upstream_latency_ms = int((now - self.t_up) * 1000)
@@ -405,38 +436,52 @@ class _Flight:
         ctx.response_source = "service"
         if self.target is not None:
             self.bal.report_status(self.target, status)
-        hdrs = Headers([(k, v) for k, v in headers if k.lower() not in _DROP_DOWN])
+        hdrs = Headers.from_parsed(headers, lows)
+        for name in _DROP_DOWN:
+            if name in lows:
+                hdrs.remove(name)
         resp = Response(status, hdrs, None, source="service")
         self.resp = resp
-        try:
-            h.chain.header_filter(self.collected, self.req, resp, ctx)
-        except Exception:
-            log.exception("header_filter failed")
+        if self.collected:
+            try:
+                h.chain.header_filter(self.collected, self.req, resp, ctx)
+            except Exception:
+                log.exception("header_filter failed")
         out = resp.headers
-        self.no_body = self.req.method == "HEAD" or status in (204, 304) or status < 200
-        has_len = out.get("content-length") is not None and not chunked
+        olows = out._low
+        method = self.req.method
+        self.no_body = method == "HEAD" or status in (204, 304) or status < 200
         keep = ex.keep_alive and not ex.conn.closed
-        if chunked:
+        if chunked and "content-length" in olows:
             out.remove("content-length")
-        if not self.no_body and not has_len:
+        if not self.no_body and "content-length" not in olows:
             if ex.http_version == "1.1":
                 self.chunked_out = True
                 out.add("Transfer-Encoding", "chunked")
             else:
                 keep = False
         self.keep_out = keep
-        if out.get("date") is None:
-            out.add("Date", h.clock.date())
-        if out.get("server") is None:
-            out.add("Server", h.server_header)
-        out.add("Connection", "keep-alive" if keep else "close")
-        via = out.get_all("via")
-        out.remove("via")
-        out.add("Via", (", ".join(via) + ", " if via else "") + f"1.1 {h.via}")
-        out.add("X-Kong-Upstream-Latency", str(ctx.upstream_latency_ms))
-        out.add("X-Kong-Proxy-Latency", str(ctx.proxy_latency_ms or 0))
-        out.add("X-Kong-Request-Id", ctx.request_id)
-        data = _head(status, out)
+        tail = [f"Connection: {'keep-alive' if keep else 'close'}\r\n"]
+        if "date" not in olows:
+            tail.append(f"Date: {h.clock.date()}\r\n")
+        if "server" not in olows:
+            tail.append(f"Server: {h.server_header}\r\n")
+        via = ""
+        if "via" in olows:
+            via = _clean(", ".join(out.get_all("via"))) + ", "
+            out.remove("via")
+        tail.append(f"Via: {via}1.1 {h.via}\r\nX-Kong-Upstream-Latency: "
+                    f"{ctx.upstream_latency_ms}\r\nX-Kong-Proxy-Latency: "
+                    f"{ctx.proxy_latency_ms or 0}\r\nX-Kong-Request-Id: {ctx.request_id}"
+                    "\r\n\r\n")
+        lines = _lines(f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n", out._items, olows)
+        tail_text = "".join(tail)
+        data = ("".join(lines) + tail_text).encode("latin-1", "replace")
+        # The log phase sees the headers as sent (ngx.resp.get_headers at log time).
+        for line in tail_text.split("\r\n"):
+            if line:
+                k, _, v = line.partition(": ")
+                out.add(k, v)
         ctx.bytes_out += len(data)
         ex.responded = True
         ex.conn.write(data)
@@ -451,17 +496,42 @@ class _Flight:
             self.ex.conn.write(data)
 
     def up_complete(self) -> None:
+        self.done = True
+        conn = self.ex.conn
+        conn.streaming = None
         if self.chunked_out:
-            self.ex.conn.write(b"0\r\n\r\n")
-        fut = self.fut
-        if fut is not None and not fut.done():
-            fut.set_result(("done", True))
+            conn.write(b"0\r\n\r\n")
+        conn.flush()   # now, not a loop turn later
         resp = self.resp
         if resp is not None:
             self.h.chain.log(self.collected, self.req, resp, self.ctx)
-        self.ex.conn.finished(self.ex, self.keep_out)
+        conn.finished(self.ex, self.keep_out)
 
     def up_failed(self, kind: str, got_bytes: bool) -> None:
-        fut = self.fut
-        if fut is not None and not fut.done():
-            fut.set_result((kind, got_bytes))
+        self.done = True
+        h, ex, req, ctx, bal = self.h, self.ex, self.req, self.ctx, self.bal
+        ex.conn.streaming = None
+        if kind == "aborted" or ex.responded:
+            # client gone, or the body broke off mid-stream: nothing more to send.
+            ex.conn.close()
+            h._log_after(self)
+            return
+        status = 504 if kind == "timeout" else 502
+        self.last_status = status
+        target = self.target
+        assert target is not None
+        idempotent = req.method not in _NON_IDEMPOTENT
+        if kind == "reset" and self.reused and not got_bytes and self.stale_left > 0 \
+                and idempotent:
+            # A pooled connection the upstream had closed: nginx retries
+            # without counting the try.
+            self.stale_left -= 1
+            h.retry(self)
+            return
+        if kind != "invalid" and self.tries_left > 0 and idempotent:
+            self.tries_left -= 1
+            (bal.report_timeout if kind == "timeout" else bal.report_tcp_failure)(target)
+            h.retry(self)
+            return
+        bal.report_status(target, status)
+        h._nginx_error(ex, req, ctx, status, self.collected)

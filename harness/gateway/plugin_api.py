@@ -35,6 +35,14 @@ class Headers:
         self._items: list[tuple[str, str]] = list(items)
         self._low: list[str] = [k.lower() for k, _ in self._items]
 
+    @classmethod
+    def from_parsed(cls, items: list[tuple[str, str]], lows: list[str]) -> Headers:
+        """Adopt already lower-cased names (the data plane's parsers compute them once)."""
+        h = cls.__new__(cls)
+        h._items = items
+        h._low = lows
+        return h
+
     def get(self, name: str, default: str | None = None) -> str | None:
         low = name.lower()
         if low in self._low:

@@ -33,8 +33,8 @@ class ConnectFailed(Exception):
 
 
 class ExchangeSink(Protocol):
-    def up_headers(self, status: int, headers: list[tuple[str, str]], keep_alive: bool,
-                   chunked: bool) -> None: ...
+    def up_headers(self, status: int, headers: list[tuple[str, str]], lows: list[str],
+                   keep_alive: bool, chunked: bool) -> None: ...
     def up_body(self, data: bytes) -> None: ...
     def up_complete(self) -> None: ...
     def up_failed(self, kind: str, got_bytes: bool) -> None: ...
@@ -56,6 +56,7 @@ class UpstreamConn(asyncio.Protocol):
         self.got_bytes = False
         self.idle_since = 0.0
         self._headers: list[tuple[str, str]] = []
+        self._lows: list[str] = []        # lower-cased names, parallel to _headers
         self._hname = b""
         self._timeout = 0.0
         self._last_rx = 0.0
@@ -128,7 +129,9 @@ class UpstreamConn(asyncio.Protocol):
 
     # -- httptools callbacks -------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        k = name.decode("latin-1")
+        self._headers.append((k, value.decode("latin-1")))
+        self._lows.append(k.lower())
 
     def on_headers_complete(self) -> None:
         sink = self.sink
@@ -138,11 +141,12 @@ class UpstreamConn(asyncio.Protocol):
         if status < 200:
             # 1xx interim responses are consumed (Kong/nginx do not forward 100).
             self._headers = []
+            self._lows = []
             return
         headers, self._headers = self._headers, []
+        lows, self._lows = self._lows, []
         keep = self.parser.should_keep_alive()
-        chunked = any(k.lower() == "transfer-encoding" for k, _ in headers)
-        sink.up_headers(status, headers, keep, chunked)
+        sink.up_headers(status, headers, lows, keep, "transfer-encoding" in lows)
         if self.head_request or status in (204, 304):
             # No body follows; llhttp cannot be told, so finish here and use
             # a fresh parser for the next response on this connection.
@@ -167,6 +171,7 @@ class UpstreamConn(asyncio.Protocol):
         self.got_bytes = False
         self.requests += 1
         self._headers = []
+        self._lows = []
         self._timeout = read_timeout
         self._last_rx = self.loop.time()
         self._timer = self.loop.call_later(read_timeout, self._check_timeout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import re
 import socket
 import tempfile
 import time
@@ -23,15 +24,22 @@ if TYPE_CHECKING:
 
 __all__ = ["BODY_MEMORY", "Body", "ClientConn", "Exchange"]
 
+
 BODY_MEMORY = 1 << 20          # bytes kept in memory before spilling to a temp file
 MAX_HEADER_LINE = 8192         # nginx large_client_header_buffers 4 8k
 MAX_HEADERS_TOTAL = 4 * 8192
 MAX_PIPELINE = 16              # queued requests before reading pauses
 
 
+_PLAIN_HOST = re.compile(r"([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::[0-9]*)?")
+
+
 def validate_host(host: str) -> str | None:
     """nginx ngx_http_validate_host: lower-case, port and one trailing dot removed;
     None (-> 400) for '..', '/', control characters or an empty name."""
+    m = _PLAIN_HOST.fullmatch(host)
+    if m is not None:
+        return m.group(1)  # the common case: nothing to refuse
     end = len(host)
     dot = -2
     literal = False
@@ -155,7 +163,7 @@ class Exchange:
 
     __slots__ = ("conn", "method", "url", "headers", "http_version", "keep_alive", "body",
                  "started", "started_mono", "header_bytes", "upgrade", "source", "responded",
-                 "host")
+                 "host", "lows")
 
     def __init__(self, conn: ClientConn) -> None:
         self.conn = conn
@@ -172,6 +180,7 @@ class Exchange:
         self.source: _BodySource | None = None
         self.responded = False      # the response head went out
         self.host = ""              # nginx $host: validated, lower-case, no port
+        self.lows: list[str] = []   # lower-cased header names, parallel to headers
 
     def body_source(self) -> _BodySource | None:
         if self.body is None:
@@ -280,7 +289,9 @@ class ClientConn(asyncio.Protocol):
         if size > MAX_HEADER_LINE or ex.header_bytes > MAX_HEADERS_TOTAL:
             self.parse_error = 494
             raise httptools.HttpParserError("header too large")
-        ex.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        k = name.decode("latin-1")
+        ex.headers.append((k, value.decode("latin-1")))
+        ex.lows.append(k.lower())
 
     def on_headers_complete(self) -> None:
         ex = self.parsing
@@ -292,8 +303,7 @@ class ClientConn(asyncio.Protocol):
         has_body = False
         expect = False
         hosts: list[str] = []
-        for k, v in ex.headers:
-            lk = k.lower()
+        for lk, (_, v) in zip(ex.lows, ex.headers):
             if lk == "host":
                 hosts.append(v)
             elif lk == "content-length":
@@ -349,7 +359,8 @@ class ClientConn(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.resume_reading()
         self.handler.runtime.stats.total_requests += 1
-        self.loop.create_task(self.handler.handle(ex))
+        task = self.loop.create_task(self.handler.handle(ex))
+        self.handler.track(task)
 
     def finished(self, ex: Exchange, keep_alive: bool) -> None:
         """The handler wrote the whole response for `ex`."""
