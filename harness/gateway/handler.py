@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
+from random import getrandbits
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import TYPE_CHECKING
@@ -44,6 +44,11 @@ _DROP_UP = frozenset({"host", "connection", "keep-alive", "te", "upgrade", "expe
 _DROP_DOWN = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
 _NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
 _STALE_RETRIES = 3
+
+
+def _request_id() -> str:
+    # 32 lower-hex chars like $kong_request_id; no syscall (ids need not be secret).
+    return f"{getrandbits(128):032x}"
 
 
 class _Clock:
@@ -116,7 +121,7 @@ class Handler:
 
     def reject_unparsed(self, conn: ClientConn, status: int) -> None:
         """A request nginx refuses at parse time (400, 414, 494->400): answer and close."""
-        ctx_id = os.urandom(16).hex()
+        ctx_id = _request_id()
         msg = status_message(status)
         status = 400 if status == 494 else status
         body = render_error(msg, ctx_id, "text/plain; charset=utf-8")
@@ -145,7 +150,7 @@ class Handler:
                       headers=Headers.from_parsed(ex.headers, ex.lows),
                       client_ip=conn.client_ip, http_version=ex.http_version,
                       body_source=ex.body_source())
-        ctx = Ctx(gateway=self.gateway, request_id=os.urandom(16).hex())
+        ctx = Ctx(gateway=self.gateway, request_id=_request_id())
         ctx.shared["request_uri"] = url
         ctx.shared["has_query"] = bool(qmark)
         ctx.bytes_in = ex.header_bytes + len(url) + 16
@@ -198,7 +203,7 @@ class Handler:
                 if k.lower() == "accept":
                     accept = v
         mime = response_type(accept or "text/plain")
-        request_id = ctx.request_id if ctx is not None else os.urandom(16).hex()
+        request_id = ctx.request_id if ctx is not None else _request_id()
         body = render_error(status_message(status), request_id, mime)
         hdrs = Headers([("Content-Type", mime)])
         if req is None or ctx is None:
