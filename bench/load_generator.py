@@ -70,7 +70,7 @@ def _child(mode: str, url: str, seconds: int, users: int) -> dict[str, object]:
 
 def plain_child(url: str, seconds: int, users: int) -> None:
     """Plain FastHttpUser (bench/plain_locustfile.py) through Locust's own local runner."""
-    import gevent
+    import gevent  # type: ignore[import-untyped]
     from locust.env import Environment
 
     sys.path.insert(0, str(ROOT / "bench"))

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 __all__ = ["CpuSampler", "CpuSummary", "SATURATION_PCT"]
 

@@ -28,7 +28,7 @@ _BY_PLUGIN = {
 
 def _vocabulary() -> set[str] | None:
     try:
-        from harness.contracts import features as contract_features  # type: ignore[attr-defined]
+        from harness.contracts import features as contract_features
     except ImportError:
         return None
     enum = getattr(contract_features, "Feature", None)

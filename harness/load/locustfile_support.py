@@ -33,12 +33,12 @@ def setup(root: Path) -> dict[str, Any]:
     catalogue = load_profiles(root / DEFAULT_PROFILES)
     classes = build_user_classes(gateway, catalogue)
 
-    @events.init_command_line_parser.add_listener
+    @events.init_command_line_parser.add_listener  # type: ignore[untyped-decorator]
     def _options(parser: Any, **_: Any) -> None:
         # --profile is Locust's own option ("group test runs"); we read it as the profile name.
         parser.add_argument("--tls-host", default="", help="gateway TLS listener URL")
 
-    @events.init.add_listener
+    @events.init.add_listener  # type: ignore[untyped-decorator]
     def _init(environment: Any, **_: Any) -> None:
         opts = environment.parsed_options
         profile = (getattr(opts, "profile", None) if opts else None) or "smoke"
@@ -59,7 +59,7 @@ def setup(root: Path) -> dict[str, Any]:
         attach(environment.events, recorder, worker=isinstance(runner, WorkerRunner),
                master=isinstance(runner, MasterRunner))
 
-        @environment.events.quitting.add_listener
+        @environment.events.quitting.add_listener  # type: ignore[untyped-decorator]
         def _summary(**_: Any) -> None:
             from harness.load.summary import sliced
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gevent
+import gevent  # type: ignore[import-untyped]
 from locust.env import Environment
 from locust.runners import STATE_STOPPED, MasterRunner
 
@@ -179,7 +179,7 @@ def run_load(opts: RunOptions) -> RunResult:
     ctx = install(LoadContext(root, gateway, catalogue, opts.profile, client, recorder,
                               opts.target.stack))
     ctx.classes = build_user_classes(gateway, catalogue)
-    env = Environment(user_classes=list(ctx.classes.values()), shape_class=StagesShape(),
+    env = Environment(user_classes=list(ctx.classes.values()), shape_class=StagesShape(),  # type: ignore[no-untyped-call]
                       host=opts.target.proxy_url)
     attach(env.events, recorder, master=opts.workers > 0)
 

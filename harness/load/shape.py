@@ -43,9 +43,9 @@ def tick_for(stage: Stage, classes: dict[str, Any]) -> tuple[int, float, list[An
 class StagesShape(LoadTestShape):
     """Reads the installed profile's stages; returns None (stop) after the last one."""
 
-    def tick(self) -> tuple[int, float, list[Any]] | None:  # type: ignore[override]
+    def tick(self) -> tuple[int, float, list[Any]] | None:
         ctx = current()
-        stage = stage_at(ctx.profile, self.get_run_time())
+        stage = stage_at(ctx.profile, self.get_run_time())  # type: ignore[no-untyped-call]
         if stage is None:
             return None
         # Locust (2.47) resets its user generator when a tick changes the class list but not

@@ -49,7 +49,7 @@ class TierUser(FastHttpUser):
         self._contexts: dict[str, dict[str, str]] = {}
         self._prepared: dict[str, tuple[Prepared | None, float]] = {}
 
-    def wait_time(self) -> float:  # type: ignore[override]
+    def wait_time(self) -> float:
         prof = self._ctx.profile
         if self.kind == "flood":
             return prof.flood_wait
@@ -73,7 +73,8 @@ class TierUser(FastHttpUser):
             context = self._contexts[entry.name] = {
                 "kind": self.kind, "tier": self.tier, "tenant": self.tenant.id,
                 "route": entry.route}
-        with self.client.request(prep.method, prep.url, headers=prep.headers, data=prep.body,
+        with self.client.request(prep.method, prep.url, headers=prep.headers,
+                                 data=prep.body,  # type: ignore[arg-type]
                                  name=prep.name, catch_response=True,
                                  context=context) as resp:
             outcome, why = classify(resp.status_code or 0, resp.headers.get

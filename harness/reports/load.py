@@ -26,7 +26,7 @@ from harness.reports.io import atomic_write_json, atomic_write_text
 __all__ = ["Figures", "LatencyMs", "LoadReport", "SCHEMA_VERSION", "TargetIdentity",
            "figures_of", "load_report", "report_paths", "target_identity", "write_report"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 
 class _Doc(BaseModel):

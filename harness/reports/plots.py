@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from harness.reports.load import LoadReport  # noqa: E402
 
@@ -22,7 +23,7 @@ Runs = Sequence[tuple[str, LoadReport]]
 _STYLES = ["-", "--", ":", "-."]
 
 
-def _png(fig: plt.Figure) -> str:
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=80)

@@ -42,9 +42,13 @@ def trend_rows(items: list[tuple[Path, LoadReport]]) -> tuple[list[str], list[li
                      "-" if r.slo is None else ("pass" if r.slo.passed else "FAIL"),
                      f"{t.rps:.1f}" if t else "-", f"{t.error_ratio:.2%}" if t else "-",
                      f"{t.limited_ratio:.2%}" if t else "-"] + [
-            f"{r.per_tier[k].latency.p95:.2f}" if k in r.per_tier and r.per_tier[k].latency
-            else "-" for k in kinds])
+            _p95(r, k) for k in kinds])
     return head, rows
+
+
+def _p95(r: LoadReport, kind: str) -> str:
+    fig = r.per_tier.get(kind)
+    return f"{fig.latency.p95:.2f}" if fig is not None and fig.latency is not None else "-"
 
 
 def render_trend_text(runs: dict[str, list[tuple[Path, LoadReport]]]) -> str:
