@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import logging
 import signal
@@ -99,6 +100,10 @@ class GatewayServer:
             bal.start(loop)
         if o.status_port is not None:
             await self._listen("status", o.status_port, lambda p: StatusConn(rt))
+        # The model, plugins and Lua VM live for the whole process: keep the cyclic
+        # GC from re-scanning them in every full collection (latency spikes).
+        gc.collect()
+        gc.freeze()
 
     async def _listen(self, name: str, port: int, factory: object,
                       ssl: object | None = None) -> None:

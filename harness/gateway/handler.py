@@ -262,7 +262,8 @@ class Handler:
         elif bal.host_header:
             host = bal.host_header
         else:
-            host = target.host if target.port == 80 else f"{target.host}:{target.port}"
+            default = 443 if route.service.protocol == "https" else 80
+            host = target.host if target.port == default else f"{target.host}:{target.port}"
         xff = _clean(", ".join(h.get_all("x-forwarded-for"))) + ", " \
             if "x-forwarded-for" in lows else ""
         via = _clean(", ".join(h.get_all("via"))) + ", " if "via" in lows else ""
@@ -340,11 +341,12 @@ class Handler:
             flight.first = False
             flight.target = target
             ctx.upstream_target = f"{target.address[0]}:{target.address[1]}"
-            up = self.pool.take(target.address)
+            key = (*target.address, target.host if svc.protocol == "https" else "")
+            up = self.pool.take(key)
             flight.reused = up is not None
             if up is None:
                 try:
-                    up = await self.pool.connect(target.address, svc.connect_timeout / 1000)
+                    up = await self.pool.connect(key, svc.connect_timeout / 1000)
                 except ConnectFailed as e:
                     flight.last_status = 504 if e.timeout else 502
                     if flight.tries_left > 0:

@@ -13,15 +13,18 @@ import asyncio
 import collections
 import errno
 import socket
+import ssl
 from typing import Protocol
 
 import httptools
 
-__all__ = ["ConnectFailed", "ExchangeSink", "Pool", "UpstreamConn"]
+__all__ = ["ConnectFailed", "ExchangeSink", "Key", "Pool", "UpstreamConn"]
 
 POOL_SIZE = 512
 MAX_REQUESTS = 10000
 IDLE_TIMEOUT = 60.0
+
+Key = tuple[str, int, str]   # (ip, port, TLS server name or "" for plain HTTP)
 
 
 class ConnectFailed(Exception):
@@ -43,7 +46,7 @@ class ExchangeSink(Protocol):
 class UpstreamConn(asyncio.Protocol):
     """One pooled connection to one target address."""
 
-    def __init__(self, pool: Pool, key: tuple[str, int]) -> None:
+    def __init__(self, pool: Pool, key: Key) -> None:
         self.pool = pool
         self.key = key
         self.loop = pool.loop
@@ -244,11 +247,12 @@ class Pool:
         self.loop = loop
         self.size = size
         self.idle_timeout = idle_timeout
-        self._idle: dict[tuple[str, int], collections.deque[UpstreamConn]] = {}
+        self._idle: dict[Key, collections.deque[UpstreamConn]] = {}
+        self._tls: ssl.SSLContext | None = None
         self.opened = 0
         self._sweeper: asyncio.TimerHandle | None = None
 
-    def take(self, key: tuple[str, int]) -> UpstreamConn | None:
+    def take(self, key: Key) -> UpstreamConn | None:
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
@@ -256,10 +260,23 @@ class Pool:
                 return conn
         return None
 
-    async def connect(self, key: tuple[str, int], timeout: float) -> UpstreamConn:
+    async def connect(self, key: Key, timeout: float) -> UpstreamConn:
+        """A new connection; key[2] (an SNI name) selects TLS, as service.protocol https.
+
+        Kong does not verify upstream certificates unless tls_verify is set
+        (not in our model), and sends the SNI (proxy_ssl_server_name on).
+        """
+        tls: dict[str, object] = {}
+        if key[2]:
+            if self._tls is None:
+                self._tls = ssl.create_default_context()
+                self._tls.check_hostname = False
+                self._tls.verify_mode = ssl.CERT_NONE
+            tls = {"ssl": self._tls, "server_hostname": key[2]}
         try:
             _, proto = await asyncio.wait_for(
-                self.loop.create_connection(lambda: UpstreamConn(self, key), key[0], key[1]),
+                self.loop.create_connection(lambda: UpstreamConn(self, key), key[0], key[1],
+                                            **tls),  # type: ignore[arg-type]
                 timeout)
         except asyncio.TimeoutError:
             raise ConnectFailed("connect timeout", timeout=True) from None

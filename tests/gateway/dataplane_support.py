@@ -73,8 +73,8 @@ class Upstream:
     name: str = "up"
     fail_status: int | None = None    # when set, every answer (also /health) has this status
 
-    async def start(self) -> Upstream:
-        self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0)
+    async def start(self, ssl: Any = None) -> Upstream:
+        self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0, ssl=ssl)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 

@@ -111,3 +111,41 @@ def test_https_listener_serves_the_certificate_chosen_by_sni(tmp_path):
         finally:
             await up.stop()
     run(main())
+
+
+def test_https_service_is_proxied_over_tls_with_sni_and_no_verification(tmp_path):
+    # service.protocol https: Kong speaks TLS upstream (proxy_ssl_server_name on,
+    # tls_verify off by default); the Host header omits the default port 443
+    from harness.gateway.tls import _self_signed
+
+    cert, key = _self_signed()
+    (tmp_path / "c.pem").write_text(cert)
+    (tmp_path / "k.pem").write_text(key)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    seen_sni: list[str | None] = []
+    server_ctx.sni_callback = lambda obj, name, ctx: seen_sni.append(name)  # type: ignore
+    kong = """
+_format_version: "3.0"
+services:
+  - name: svc
+    protocol: https
+    host: secure-backend
+    port: 443
+    routes:
+      - name: r
+        paths: [/]
+"""
+
+    async def main() -> None:
+        up = await Upstream().start(ssl=server_ctx)
+        gw = gateway_from(tmp_path, kong)
+        try:
+            async with gateway(gw, {("secure-backend", 443): ("127.0.0.1", up.port)}) as srv:
+                r = await request(srv.ports["http"], path="/x")
+                assert r.status == 200
+                assert up.seen[-1].headers["host"] == "secure-backend"
+                assert seen_sni == ["secure-backend"]
+        finally:
+            await up.stop()
+    run(main())
