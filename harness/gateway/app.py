@@ -100,10 +100,6 @@ class GatewayServer:
             bal.start(loop)
         if o.status_port is not None:
             await self._listen("status", o.status_port, lambda p: StatusConn(rt))
-        # The model, plugins and Lua VM live for the whole process: keep the cyclic
-        # GC from re-scanning them in every full collection (latency spikes).
-        gc.collect()
-        gc.freeze()
 
     async def _listen(self, name: str, port: int, factory: object,
                       ssl: object | None = None) -> None:
@@ -166,6 +162,10 @@ def run(opts: GatewayOptions) -> int:
         except OSError as exc:
             print(f"harness.gateway: error: cannot listen: {exc}", file=sys.stderr)
             return 1
+        # The model, plugins and Lua VM live for the whole process: keep the cyclic
+        # GC from re-scanning them in every full collection (latency spikes).
+        gc.collect()
+        gc.freeze()
         log.info("reference gateway (kong/%s) replica %s listening: %s", server.runtime.version,
                  opts.replica_id, server.ports)
         await stop.wait()
