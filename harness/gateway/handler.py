@@ -468,27 +468,26 @@ class _Flight:
             else:
                 keep = False
         self.keep_out = keep
-        tail = [f"Connection: {'keep-alive' if keep else 'close'}\r\n"]
+        tail = [("Connection", "keep-alive" if keep else "close")]
         if "date" not in olows:
-            tail.append(f"Date: {h.clock.date()}\r\n")
+            tail.append(("Date", h.clock.date()))
         if "server" not in olows:
-            tail.append(f"Server: {h.server_header}\r\n")
+            tail.append(("Server", h.server_header))
         via = ""
         if "via" in olows:
             via = _clean(", ".join(out.get_all("via"))) + ", "
             out.remove("via")
-        tail.append(f"Via: {via}1.1 {h.via}\r\nX-Kong-Upstream-Latency: "
-                    f"{ctx.upstream_latency_ms}\r\nX-Kong-Proxy-Latency: "
-                    f"{ctx.proxy_latency_ms or 0}\r\nX-Kong-Request-Id: {ctx.request_id}"
-                    "\r\n\r\n")
+        tail += [("Via", f"{via}1.1 {h.via}"),
+                 ("X-Kong-Upstream-Latency", str(ctx.upstream_latency_ms)),
+                 ("X-Kong-Proxy-Latency", str(ctx.proxy_latency_ms or 0)),
+                 ("X-Kong-Request-Id", ctx.request_id)]
         lines = _lines(f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n", out._items, olows)
-        tail_text = "".join(tail)
-        data = ("".join(lines) + tail_text).encode("latin-1", "replace")
+        lines += [f"{k}: {v}\r\n" for k, v in tail]
+        lines.append("\r\n")
+        data = "".join(lines).encode("latin-1", "replace")
         # The log phase sees the headers as sent (ngx.resp.get_headers at log time).
-        for line in tail_text.split("\r\n"):
-            if line:
-                k, _, v = line.partition(": ")
-                out.add(k, v)
+        out._items += tail
+        out._low += [k.lower() for k, _ in tail]
         ctx.bytes_out += len(data)
         ex.responded = True
         ex.conn.write(data)
