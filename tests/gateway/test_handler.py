@@ -292,3 +292,23 @@ def test_head_response_has_headers_and_no_body(tmp_path):
         r2 = await request(port, "GET", "/echo/after-head")
         assert r2.status == 200
     scenario(tmp_path, body)
+
+
+def test_bare_question_mark_is_kept_and_query_passed_verbatim(tmp_path):
+    # §1.5 "a bare trailing ? is preserved"; the query is not decoded
+    async def body(port, up):
+        await request(port, path="/echo/a?")
+        assert up.seen[-1].target == "/svc/a?"
+        await request(port, path="/echo/a?x=%2F&y")
+        assert up.seen[-1].target == "/svc/a?x=%2F&y"
+    scenario(tmp_path, body)
+
+
+def test_path_is_normalised_before_routing_and_sent_normalised(tmp_path):
+    # §1.3 row "request path": dot segments and %-escapes of unreserved chars
+    async def body(port, up):
+        r = await request(port, path="/exit/../%65cho//b/./c")
+        assert r.status == 200
+        assert up.seen[-1].target == "/svc/b/c"
+        assert up.seen[-1].headers["x-forwarded-path"] == "/exit/../%65cho//b/./c"
+    scenario(tmp_path, body)
