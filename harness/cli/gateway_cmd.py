@@ -42,8 +42,9 @@ def add_arguments(p: argparse.ArgumentParser, name: str = "gateway") -> None:
                    metavar="NAME:PORT=IP:REALPORT",
                    help="map an upstream host:port of kong.yml to a local address (repeatable)")
     p.add_argument("--bind", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    p.add_argument("--strict-plugins", action="store_true",
-                   help="fail when a plugin of kong.yml has no implementation")
+    p.add_argument("--allow-missing-plugins", action="store_true",
+                   help="warn (instead of failing) when a plugin of kong.yml has no "
+                        "implementation; not Kong behaviour")
     p.add_argument("--no-plugins", action="store_true",
                    help="run no plugin at all (data-plane benchmarks only; not Kong behaviour)")
 
@@ -55,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
                           https_port=args.https_port, status_port=args.status_port,
                           log_dir=args.log_dir, replica_id=args.replica_id,
                           resolve=dict(args.resolve), bind=args.bind,
-                          strict_plugins=args.strict_plugins, no_plugins=args.no_plugins)
+                          strict_plugins=not args.allow_missing_plugins, no_plugins=args.no_plugins)
     return serve(opts)

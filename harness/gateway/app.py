@@ -49,7 +49,7 @@ class GatewayOptions:
     replica_id: int = 0
     resolve: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
     bind: str = "127.0.0.1"
-    strict_plugins: bool = False
+    strict_plugins: bool = True     # a kong.yml plugin without implementation fails start-up
     no_plugins: bool = False        # benchmarks of the data plane alone
 
 
@@ -81,7 +81,8 @@ class GatewayServer:
         self.opts.log_dir.mkdir(parents=True, exist_ok=True)
         for up in self.gateway.kong.upstreams:
             rt.balancers[up.name] = Balancer.for_upstream(up, rt.resolve)
-        chain = Chain(self.gateway, rt, self.registry, strict=self.opts.strict_plugins,
+        chain = Chain(self.gateway, rt, self.registry,
+                      strict=self.opts.strict_plugins and not self.opts.no_plugins,
                       quiet=self.opts.no_plugins)
         for inst in chain.instances():
             init = getattr(inst, "init_worker", None)
