@@ -99,6 +99,7 @@ class GatewayServer:
                                ssl=self._sni.default)
         for bal in rt.balancers.values():
             bal.start(loop)
+        handler.start_sweeper()
         if o.status_port is not None:
             await self._listen("status", o.status_port, lambda p: StatusConn(rt))
 
@@ -121,7 +122,10 @@ class GatewayServer:
         for bal in self.runtime.balancers.values():
             bal.stop()
         if self.handler is not None:
+            self.handler.stop_sweeper()
             self.handler.pool.close_all()
+            for conn in list(self.handler.conns):
+                conn.close()
         for s in self._servers:
             try:
                 await asyncio.wait_for(s.wait_closed(), 2)

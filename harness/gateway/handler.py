@@ -44,6 +44,8 @@ _DROP_UP = frozenset({"host", "connection", "keep-alive", "te", "upgrade", "expe
 _DROP_DOWN = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
 _NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
 _STALE_RETRIES = 3
+KEEPALIVE_TIMEOUT = 75.0   # nginx keepalive_timeout default
+CLIENT_TIMEOUT = 60.0      # nginx client_header_timeout / client_body_timeout defaults
 
 
 def _request_id() -> str:
@@ -105,8 +107,25 @@ class Handler:
         self.server_header = runtime.server_header
         self.via = f"kong/{runtime.version}"
         self._tasks: set[asyncio.Task[None]] = set()
+        self.conns: set[ClientConn] = set()
+        self.keepalive_timeout = KEEPALIVE_TIMEOUT
+        self.client_timeout = CLIENT_TIMEOUT
+        self._sweeper: asyncio.TimerHandle | None = None
         self._no_route_plugins: list[Plugin] = sorted(
             self.chain.no_route.tables[None].values(), key=lambda p: -p.priority)
+
+    def start_sweeper(self) -> None:
+        """Close idle or stalled client connections (nginx's client timeouts)."""
+        interval = min(5.0, self.keepalive_timeout / 2, self.client_timeout / 2)
+        now = self.loop.time()
+        for conn in list(self.conns):
+            conn.idle_check(now, self.keepalive_timeout, self.client_timeout)
+        self._sweeper = self.loop.call_later(interval, self.start_sweeper)
+
+    def stop_sweeper(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
 
     # -- entry points ------------------------------------------------------
     async def handle(self, ex: Exchange) -> None:

@@ -211,6 +211,8 @@ class ClientConn(asyncio.Protocol):
         self._paused_reading = False
         self.parse_error: int | None = None
         self._out: list[bytes] = []
+        self.in_message = False     # a request's header or body is still arriving
+        self.last_rx = 0.0
 
     # -- asyncio.Protocol ------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -223,12 +225,15 @@ class ClientConn(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
+        self.last_rx = self.loop.time()
+        self.handler.conns.add(self)
         st = self.handler.runtime.stats
         st.connections_accepted += 1
         st.connections_handled += 1
         st.connections_active += 1
 
     def data_received(self, data: bytes) -> None:
+        self.last_rx = self.loop.time()
         if self.parse_error is not None:
             return
         try:
@@ -241,6 +246,7 @@ class ClientConn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.handler.conns.discard(self)
         self.handler.runtime.stats.connections_active -= 1
         if self.streaming is not None:
             self.streaming.abort()
@@ -272,6 +278,7 @@ class ClientConn(asyncio.Protocol):
     # -- httptools callbacks -------------------------------------------
     def on_message_begin(self) -> None:
         self.parsing = Exchange(self)
+        self.in_message = True
 
     def on_url(self, url: bytes) -> None:
         ex = self.parsing
@@ -344,6 +351,7 @@ class ClientConn(asyncio.Protocol):
             ex.body.feed(body)
 
     def on_message_complete(self) -> None:
+        self.in_message = False
         ex = self.parsing
         if ex is not None and ex.body is not None:
             ex.body.finish()
@@ -374,6 +382,19 @@ class ClientConn(asyncio.Protocol):
             return
         if self.queue:
             self._start_next()
+
+    def idle_check(self, now: float, keepalive: float, client: float) -> None:
+        """nginx keepalive_timeout / client_header_timeout / client_body_timeout:
+        close a connection that sends nothing for too long (no response, as nginx
+        does for 408), unless the gateway itself is busy answering it."""
+        if self.closed:
+            return
+        waiting_on_client = self.in_message
+        if self.current is not None and not waiting_on_client:
+            return   # the gateway (or the upstream) is working on a response
+        limit = client if waiting_on_client else keepalive
+        if now - self.last_rx > limit:
+            self.close()
 
     # -- output -------------------------------------------------------------
     def write(self, data: bytes) -> None:

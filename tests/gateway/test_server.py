@@ -105,3 +105,31 @@ def test_absolute_form_target_routes_by_its_own_authority(tmp_path):
 def test_host_validation_follows_nginx(raw, want):
     # hostile-inputs §2 rows "Host with a port", "Case variants", "Trailing dot"
     assert validate_host(raw) == want
+
+
+def test_idle_and_stalled_client_connections_are_closed_but_busy_ones_are_not(tmp_path):
+    # nginx keepalive_timeout / client_header_timeout (slowloris); shortened for the test
+    async def main():
+        up = await Upstream().start()
+        gw = gateway_from(tmp_path, KONG)
+        try:
+            async with gateway(gw, {("echo", 8080): ("127.0.0.1", up.port)}) as srv:
+                h = srv.handler
+                h.stop_sweeper()
+                h.keepalive_timeout = h.client_timeout = 0.3
+                h.start_sweeper()
+                port = srv.ports["http"]
+                idle_r, idle_w = await asyncio.open_connection("127.0.0.1", port)
+                slow_r, slow_w = await asyncio.open_connection("127.0.0.1", port)
+                slow_w.write(b"GET / HTTP/1.1\r\nHost: a.app.example.com\r\nX-Slow")
+                busy_r, busy_w = await asyncio.open_connection("127.0.0.1", port)
+                busy_w.write(b"GET /sleep/900 HTTP/1.1\r\nHost: a.app.example.com\r\n\r\n")
+                assert await asyncio.wait_for(idle_r.read(), 3) == b""
+                assert await asyncio.wait_for(slow_r.read(), 3) == b""
+                reply = await asyncio.wait_for(read_reply(busy_r), 5)
+                assert reply.status == 200
+                for w in (idle_w, slow_w, busy_w):
+                    w.close()
+        finally:
+            await up.stop()
+    run(main())
