@@ -266,17 +266,17 @@ class Pool:
         Kong does not verify upstream certificates unless tls_verify is set
         (not in our model), and sends the SNI (proxy_ssl_server_name on).
         """
-        tls: dict[str, object] = {}
+        tls_ctx: ssl.SSLContext | None = None
         if key[2]:
             if self._tls is None:
                 self._tls = ssl.create_default_context()
                 self._tls.check_hostname = False
                 self._tls.verify_mode = ssl.CERT_NONE
-            tls = {"ssl": self._tls, "server_hostname": key[2]}
+            tls_ctx = self._tls
         try:
             _, proto = await asyncio.wait_for(
                 self.loop.create_connection(lambda: UpstreamConn(self, key), key[0], key[1],
-                                            **tls),  # type: ignore[arg-type]
+                                            ssl=tls_ctx, server_hostname=key[2] or None),
                 timeout)
         except asyncio.TimeoutError:
             raise ConnectFailed("connect timeout", timeout=True) from None
