@@ -11,19 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from random import getrandbits
-from email.utils import formatdate
-from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from harness.gateway.balancer import Balancer, TargetState
 from harness.gateway.chain import Chain
 from harness.gateway.errors import render_error, response_type, status_message
+from harness.gateway.flight import Flight
 from harness.gateway.plugin_api import Ctx, Exit, Headers, Plugin, Request, Response
-from harness.gateway.proxy import ConnectFailed, Pool, UpstreamConn
+from harness.gateway.proxy import ConnectFailed, Pool
 from harness.gateway.router import Router
 from harness.gateway.runtime import Runtime
 from harness.gateway.upstream_uri import normalize, upstream_path
+from harness.gateway.wire import Clock, clean, head, header_lines, request_id
 
 if TYPE_CHECKING:
     from harness.gateway.server import ClientConn, Exchange
@@ -32,70 +31,19 @@ __all__ = ["Handler"]
 
 log = logging.getLogger("harness.gateway")
 
-_REASONS = {s.value: s.phrase for s in HTTPStatus}
-_REASONS[494] = "Request Header Or Cookie Too Large"
 # Request headers nginx's proxy module never forwards (it sets its own or none).
 _DROP_UP = frozenset({"host", "connection", "keep-alive", "te", "upgrade", "expect",
                       "content-length", "transfer-encoding", "proxy", "proxy-connection",
                       "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
                       "x-forwarded-path", "x-forwarded-prefix", "x-forwarded-for",
                       "x-real-ip", "x-kong-request-id", "via"})
-# Response headers that describe the upstream connection, not the message.
-_DROP_DOWN = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
-_NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
-_STALE_RETRIES = 3
 KEEPALIVE_TIMEOUT = 75.0   # nginx keepalive_timeout default
 CLIENT_TIMEOUT = 60.0      # nginx client_header_timeout / client_body_timeout defaults
 
 
-def _request_id() -> str:
-    # 32 lower-hex chars like $kong_request_id; no syscall (ids need not be secret).
-    return f"{getrandbits(128):032x}"
-
-
-class _Clock:
-    """The Date header, formatted once per second."""
-
-    def __init__(self) -> None:
-        self._sec = 0
-        self._text = ""
-
-    def date(self) -> str:
-        now = int(time.time())
-        if now != self._sec:
-            self._sec = now
-            self._text = formatdate(now, usegmt=True)
-        return self._text
-
-
-def _clean(value: str) -> str:
-    # A header value may not carry CR/LF (response splitting).
-    return value.replace("\r", "").replace("\n", "")
-
-
-def _lines(first: str, items: list[tuple[str, str]], lows: list[str],
-           drop: frozenset[str] | set[str] = frozenset()) -> list[str]:
-    """`Name: value` lines; CR/LF in a value (set by a plugin) is removed."""
-    lines = [first]
-    if drop:
-        lines += [f"{k}: {v}\r\n" for (k, v), low in zip(items, lows) if low not in drop]
-    else:
-        lines += [f"{k}: {v}\r\n" for k, v in items]
-    # One newline per line unless a value smuggled its own: then clean them all.
-    if "".join(lines[1:]).count("\n") != len(lines) - 1:
-        lines = [first] + [f"{k}: {_clean(v)}\r\n" for (k, v), low in zip(items, lows)
-                           if low not in drop]
-    return lines
-
-
-def _head(status: int, headers: Headers) -> bytes:
-    lines = _lines(f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n", headers._items,
-                   headers._low)
-    lines.append("\r\n")
-    return "".join(lines).encode("latin-1", "replace")
-
-
 class Handler:
+    """Serves one request at a time per client connection (see the module docstring)."""
+
     def __init__(self, runtime: Runtime, chain: Chain, loop: asyncio.AbstractEventLoop) -> None:
         self.runtime = runtime
         self.gateway = runtime.gateway
@@ -103,7 +51,7 @@ class Handler:
         self.loop = loop
         self.router = Router(runtime.gateway.routes)
         self.pool = Pool(loop)
-        self.clock = _Clock()
+        self.clock = Clock()
         self.server_header = runtime.server_header
         self.via = f"kong/{runtime.version}"
         self._tasks: set[asyncio.Task[None]] = set()
@@ -140,14 +88,14 @@ class Handler:
 
     def reject_unparsed(self, conn: ClientConn, status: int) -> None:
         """A request nginx refuses at parse time (400, 414, 494->400): answer and close."""
-        ctx_id = _request_id()
+        ctx_id = request_id()
         msg = status_message(status)
         status = 400 if status == 494 else status
         body = render_error(msg, ctx_id, "text/plain; charset=utf-8")
         hdrs = Headers([("Date", self.clock.date()), ("Content-Type", "text/plain; charset=utf-8"),
                         ("Content-Length", str(len(body))), ("Connection", "close"),
                         ("Server", self.server_header), ("X-Kong-Request-Id", ctx_id)])
-        conn.write(_head(status, hdrs) + body)
+        conn.write(head(status, hdrs) + body)
         conn.close()
 
     # -- pipeline -----------------------------------------------------------
@@ -169,7 +117,7 @@ class Handler:
                       headers=Headers.from_parsed(ex.headers, ex.lows),
                       client_ip=conn.client_ip, http_version=ex.http_version,
                       body_source=ex.body_source())
-        ctx = Ctx(gateway=self.gateway, request_id=_request_id())
+        ctx = Ctx(gateway=self.gateway, request_id=request_id())
         ctx.shared["request_uri"] = url
         ctx.shared["has_query"] = bool(qmark)
         ctx.bytes_in = ex.header_bytes + len(url) + 16
@@ -222,7 +170,7 @@ class Handler:
                 if k.lower() == "accept":
                     accept = v
         mime = response_type(accept or "text/plain")
-        request_id = ctx.request_id if ctx is not None else _request_id()
+        request_id = ctx.request_id if ctx is not None else request_id()
         body = render_error(status_message(status), request_id, mime)
         hdrs = Headers([("Content-Type", mime)])
         if req is None or ctx is None:
@@ -252,7 +200,7 @@ class Handler:
         final.add("X-Kong-Response-Latency", str(latency))
         final.add("Server", self.server_header)
         final.add("X-Kong-Request-Id", ctx.request_id)
-        data = _head(status, final)
+        data = head(status, final)
         if req.method != "HEAD" and status not in (204, 304):
             data += body
         ex.responded = True
@@ -283,9 +231,9 @@ class Handler:
         else:
             default = 443 if route.service.protocol == "https" else 80
             host = target.host if target.port == default else f"{target.host}:{target.port}"
-        xff = _clean(", ".join(h.get_all("x-forwarded-for"))) + ", " \
+        xff = clean(", ".join(h.get_all("x-forwarded-for"))) + ", " \
             if "x-forwarded-for" in lows else ""
-        via = _clean(", ".join(h.get_all("via"))) + ", " if "via" in lows else ""
+        via = clean(", ".join(h.get_all("via"))) + ", " if "via" in lows else ""
         path = req.upstream_path or "/"
         qs = f"?{req.query}" if req.query or ctx.shared.get("has_query") else ""
         ip = req.client_ip
@@ -301,7 +249,7 @@ class Handler:
             if "trailers" in [t.strip() for t in te.split(",")]:
                 first += "TE: trailers\r\n"
         # Lines of `first` are ours (no CR/LF inside values we did not build).
-        lines = _lines("", h._items, lows, drop)
+        lines = header_lines("", h._items, lows, drop)
         lines[0] = first
         if body_len is not None:
             lines.append(f"Content-Length: {body_len}\r\n")
@@ -329,7 +277,7 @@ class Handler:
                     else len(body_bytes) if body_bytes is not None
                     else (0 if req.headers.get("content-length") is not None else None))
         ctx.proxy_latency_ms = int((time.monotonic() - ex.started_mono) * 1000)
-        flight = _Flight(self, ex, req, ctx, collected,
+        flight = Flight(self, ex, req, ctx, collected,
                          self.runtime.balancer_for(svc.host, svc.port))
         flight.prefix = prefix
         flight.body_bytes = body_bytes
@@ -338,7 +286,7 @@ class Handler:
         flight.tries_left = svc.retries
         await self._attempt(flight)
 
-    async def _attempt(self, flight: _Flight) -> None:
+    async def _attempt(self, flight: Flight) -> None:
         """Pick a target and start one exchange; its outcome arrives as callbacks.
 
         Only connecting (and streaming a spilled body) needs to await; a pooled
@@ -378,7 +326,8 @@ class Handler:
                 if conn.closed:
                     up.close()
                     return
-            head = self._upstream_head(req, ctx, target, bal, flight.prefix, flight.body_len)
+            request_head = self._upstream_head(req, ctx, target, bal, flight.prefix,
+                                               flight.body_len)
             flight.t_up = time.monotonic()
             flight.done = False
             conn.streaming = up
@@ -387,7 +336,7 @@ class Handler:
                 body = ex.body
                 assert body is not None
                 up.sending = True   # an early response must not return it to the pool
-                up.start(flight, head, svc.read_timeout / 1000, head_only)
+                up.start(flight, request_head, svc.read_timeout / 1000, head_only)
                 for chunk in body.iter_file():
                     if up.closed or flight.done:
                         break
@@ -396,18 +345,18 @@ class Handler:
                 up.sending = False
             else:
                 data = flight.body_bytes
-                up.start(flight, head + data if data else head, svc.read_timeout / 1000,
-                         head_only)
+                up.start(flight, request_head + data if data else request_head,
+                         svc.read_timeout / 1000, head_only)
             return
 
     def track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)   # the loop keeps only weak references to tasks
         task.add_done_callback(self._tasks.discard)
 
-    def retry(self, flight: _Flight) -> None:
+    def retry(self, flight: Flight) -> None:
         self.track(self.loop.create_task(self._retry(flight)))
 
-    async def _retry(self, flight: _Flight) -> None:
+    async def _retry(self, flight: Flight) -> None:
         try:
             await self._attempt(flight)
         except Exception:
@@ -415,148 +364,9 @@ class Handler:
             if not flight.ex.responded:
                 self._nginx_error(flight.ex, flight.req, flight.ctx, 500, flight.collected)
 
-    def _log_after(self, flight: _Flight) -> None:
+    def log_exception(self, what: str) -> None:
+        log.exception(what)
+
+    def _log_after(self, flight: Flight) -> None:
         resp = flight.resp or Response(flight.last_status, Headers(), None)
         self.chain.log(flight.collected, flight.req, resp, flight.ctx)
-
-
-class _Flight:
-    """The proxied leg of one request: receives the upstream's response callbacks."""
-
-    __slots__ = ("h", "ex", "req", "ctx", "collected", "bal", "target", "t_up",
-                 "resp", "chunked_out", "no_body", "keep_out", "last_status", "prefix",
-                 "body_bytes", "body_len", "spilled", "tries_left", "stale_left", "first",
-                 "reused", "done")
-
-    def __init__(self, h: Handler, ex: Exchange, req: Request, ctx: Ctx,
-                 collected: list[Plugin], bal: Balancer) -> None:
-        self.h = h
-        self.ex = ex
-        self.req = req
-        self.ctx = ctx
-        self.collected = collected
-        self.bal = bal
-        self.target: TargetState | None = None
-        self.t_up = 0.0
-        self.resp: Response | None = None
-        self.chunked_out = False
-        self.no_body = False
-        self.keep_out = True
-        self.last_status = 502
-        self.prefix: str | None = None
-        self.body_bytes: bytes | None = None
-        self.body_len: int | None = None
-        self.spilled = False
-        self.tries_left = 0
-        self.stale_left = _STALE_RETRIES
-        self.first = True
-        self.reused = False
-        self.done = False
-
-    def up_headers(self, status: int, headers: list[tuple[str, str]], lows: list[str],
-                   keep_alive: bool, chunked: bool) -> None:
-        h, ctx, ex = self.h, self.ctx, self.ex
-        now = time.monotonic()
-        ctx.upstream_latency_ms = int((now - self.t_up) * 1000)
-        ctx.upstream_status = status
-        ctx.response_source = "service"
-        if self.target is not None:
-            self.bal.report_status(self.target, status)
-        hdrs = Headers.from_parsed(headers, lows)
-        for name in _DROP_DOWN:
-            if name in lows:
-                hdrs.remove(name)
-        resp = Response(status, hdrs, None, source="service")
-        self.resp = resp
-        if self.collected:
-            try:
-                h.chain.header_filter(self.collected, self.req, resp, ctx)
-            except Exception:
-                log.exception("header_filter failed")
-        out = resp.headers
-        olows = out._low
-        method = self.req.method
-        self.no_body = method == "HEAD" or status in (204, 304) or status < 200
-        keep = ex.keep_alive and not ex.conn.closed
-        if chunked and "content-length" in olows:
-            out.remove("content-length")
-        if not self.no_body and "content-length" not in olows:
-            if ex.http_version == "1.1":
-                self.chunked_out = True
-                out.add("Transfer-Encoding", "chunked")
-            else:
-                keep = False
-        self.keep_out = keep
-        tail = [("Connection", "keep-alive" if keep else "close")]
-        if "date" not in olows:
-            tail.append(("Date", h.clock.date()))
-        if "server" not in olows:
-            tail.append(("Server", h.server_header))
-        via = ""
-        if "via" in olows:
-            via = _clean(", ".join(out.get_all("via"))) + ", "
-            out.remove("via")
-        tail += [("Via", f"{via}1.1 {h.via}"),
-                 ("X-Kong-Upstream-Latency", str(ctx.upstream_latency_ms)),
-                 ("X-Kong-Proxy-Latency", str(ctx.proxy_latency_ms or 0)),
-                 ("X-Kong-Request-Id", ctx.request_id)]
-        lines = _lines(f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n", out._items, olows)
-        lines += [f"{k}: {v}\r\n" for k, v in tail]
-        lines.append("\r\n")
-        data = "".join(lines).encode("latin-1", "replace")
-        # The log phase sees the headers as sent (ngx.resp.get_headers at log time).
-        out._items += tail
-        out._low += [k.lower() for k, _ in tail]
-        ctx.bytes_out += len(data)
-        ex.responded = True
-        ex.conn.write(data)
-
-    def up_body(self, data: bytes) -> None:
-        if self.no_body:
-            return
-        self.ctx.bytes_out += len(data)
-        if self.chunked_out:
-            self.ex.conn.write(b"%x\r\n%b\r\n" % (len(data), data))
-        else:
-            self.ex.conn.write(data)
-
-    def up_complete(self) -> None:
-        self.done = True
-        conn = self.ex.conn
-        conn.streaming = None
-        if self.chunked_out:
-            conn.write(b"0\r\n\r\n")
-        conn.flush()   # now, not a loop turn later
-        resp = self.resp
-        if resp is not None:
-            self.h.chain.log(self.collected, self.req, resp, self.ctx)
-        conn.finished(self.ex, self.keep_out)
-
-    def up_failed(self, kind: str, got_bytes: bool) -> None:
-        self.done = True
-        h, ex, req, ctx, bal = self.h, self.ex, self.req, self.ctx, self.bal
-        ex.conn.streaming = None
-        if kind == "aborted" or ex.responded:
-            # client gone, or the body broke off mid-stream: nothing more to send.
-            ex.conn.close()
-            h._log_after(self)
-            return
-        status = 504 if kind == "timeout" else 502
-        self.last_status = status
-        target = self.target
-        assert target is not None
-        idempotent = req.method not in _NON_IDEMPOTENT
-        if kind == "reset" and self.reused and not got_bytes and self.stale_left > 0 \
-                and idempotent:
-            # A pooled connection the upstream had closed: nginx retries
-            # without counting the try.
-            self.stale_left -= 1
-            h.retry(self)
-            return
-        if kind != "invalid" and self.tries_left > 0 and idempotent:
-            self.tries_left -= 1
-            (bal.report_timeout if kind == "timeout" else bal.report_tcp_failure)(target)
-            h.retry(self)
-            return
-        bal.report_status(target, status)
-        h._nginx_error(ex, req, ctx, status, self.collected)

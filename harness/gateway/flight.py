@@ -1,0 +1,169 @@
+"""The proxied leg of one request: the upstream's response callbacks and retries.
+
+A `Flight` is the `ExchangeSink` of harness.gateway.proxy: the response head
+is filtered by the plugins and written to the client, the body streams
+through, and failures before the head decide between a retry (connection
+errors and timeouts of idempotent requests, §4) and an nginx error page.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from harness.gateway.balancer import Balancer, TargetState
+from harness.gateway.plugin_api import Ctx, Headers, Plugin, Request, Response
+from harness.gateway.wire import REASONS, clean, header_lines
+
+if TYPE_CHECKING:
+    from harness.gateway.handler import Handler
+    from harness.gateway.server import Exchange
+
+__all__ = ["DROP_DOWN", "Flight", "NON_IDEMPOTENT"]
+
+# Response headers that describe the upstream connection, not the message.
+DROP_DOWN = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
+NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
+STALE_RETRIES = 3
+
+
+class Flight:
+    """The proxied leg of one request: receives the upstream's response callbacks."""
+
+    __slots__ = ("h", "ex", "req", "ctx", "collected", "bal", "target", "t_up",
+                 "resp", "chunked_out", "no_body", "keep_out", "last_status", "prefix",
+                 "body_bytes", "body_len", "spilled", "tries_left", "stale_left", "first",
+                 "reused", "done")
+
+    def __init__(self, h: Handler, ex: Exchange, req: Request, ctx: Ctx,
+                 collected: list[Plugin], bal: Balancer) -> None:
+        self.h = h
+        self.ex = ex
+        self.req = req
+        self.ctx = ctx
+        self.collected = collected
+        self.bal = bal
+        self.target: TargetState | None = None
+        self.t_up = 0.0
+        self.resp: Response | None = None
+        self.chunked_out = False
+        self.no_body = False
+        self.keep_out = True
+        self.last_status = 502
+        self.prefix: str | None = None
+        self.body_bytes: bytes | None = None
+        self.body_len: int | None = None
+        self.spilled = False
+        self.tries_left = 0
+        self.stale_left = STALE_RETRIES
+        self.first = True
+        self.reused = False
+        self.done = False
+
+    def up_headers(self, status: int, headers: list[tuple[str, str]], lows: list[str],
+                   keep_alive: bool, chunked: bool) -> None:
+        h, ctx, ex = self.h, self.ctx, self.ex
+        now = time.monotonic()
+        ctx.upstream_latency_ms = int((now - self.t_up) * 1000)
+        ctx.upstream_status = status
+        ctx.response_source = "service"
+        if self.target is not None:
+            self.bal.report_status(self.target, status)
+        hdrs = Headers.from_parsed(headers, lows)
+        for name in DROP_DOWN:
+            if name in lows:
+                hdrs.remove(name)
+        resp = Response(status, hdrs, None, source="service")
+        self.resp = resp
+        if self.collected:
+            try:
+                h.chain.header_filter(self.collected, self.req, resp, ctx)
+            except Exception:
+                h.log_exception("header_filter failed")
+        out = resp.headers
+        olows = out._low
+        method = self.req.method
+        self.no_body = method == "HEAD" or status in (204, 304) or status < 200
+        keep = ex.keep_alive and not ex.conn.closed
+        if chunked and "content-length" in olows:
+            out.remove("content-length")
+        if not self.no_body and "content-length" not in olows:
+            if ex.http_version == "1.1":
+                self.chunked_out = True
+                out.add("Transfer-Encoding", "chunked")
+            else:
+                keep = False
+        self.keep_out = keep
+        tail = [("Connection", "keep-alive" if keep else "close")]
+        if "date" not in olows:
+            tail.append(("Date", h.clock.date()))
+        if "server" not in olows:
+            tail.append(("Server", h.server_header))
+        via = ""
+        if "via" in olows:
+            via = clean(", ".join(out.get_all("via"))) + ", "
+            out.remove("via")
+        tail += [("Via", f"{via}1.1 {h.via}"),
+                 ("X-Kong-Upstream-Latency", str(ctx.upstream_latency_ms)),
+                 ("X-Kong-Proxy-Latency", str(ctx.proxy_latency_ms or 0)),
+                 ("X-Kong-Request-Id", ctx.request_id)]
+        lines = header_lines(f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\n", out._items, olows)
+        lines += [f"{k}: {v}\r\n" for k, v in tail]
+        lines.append("\r\n")
+        data = "".join(lines).encode("latin-1", "replace")
+        # The log phase sees the headers as sent (ngx.resp.get_headers at log time).
+        out._items += tail
+        out._low += [k.lower() for k, _ in tail]
+        ctx.bytes_out += len(data)
+        ex.responded = True
+        ex.conn.write(data)
+
+    def up_body(self, data: bytes) -> None:
+        if self.no_body:
+            return
+        self.ctx.bytes_out += len(data)
+        if self.chunked_out:
+            self.ex.conn.write(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            self.ex.conn.write(data)
+
+    def up_complete(self) -> None:
+        self.done = True
+        conn = self.ex.conn
+        conn.streaming = None
+        if self.chunked_out:
+            conn.write(b"0\r\n\r\n")
+        conn.flush()   # now, not a loop turn later
+        resp = self.resp
+        if resp is not None:
+            self.h.chain.log(self.collected, self.req, resp, self.ctx)
+        conn.finished(self.ex, self.keep_out)
+
+    def up_failed(self, kind: str, got_bytes: bool) -> None:
+        self.done = True
+        h, ex, req, ctx, bal = self.h, self.ex, self.req, self.ctx, self.bal
+        ex.conn.streaming = None
+        if kind == "aborted" or ex.responded:
+            # client gone, or the body broke off mid-stream: nothing more to send.
+            ex.conn.close()
+            h._log_after(self)
+            return
+        status = 504 if kind == "timeout" else 502
+        self.last_status = status
+        target = self.target
+        assert target is not None
+        idempotent = req.method not in NON_IDEMPOTENT
+        if kind == "reset" and self.reused and not got_bytes and self.stale_left > 0 \
+                and idempotent:
+            # A pooled connection the upstream had closed: nginx retries
+            # without counting the try.
+            self.stale_left -= 1
+            h.retry(self)
+            return
+        if kind != "invalid" and self.tries_left > 0 and idempotent:
+            self.tries_left -= 1
+            (bal.report_timeout if kind == "timeout" else bal.report_tcp_failure)(target)
+            h.retry(self)
+            return
+        bal.report_status(target, status)
+        h._nginx_error(ex, req, ctx, status, self.collected)
