@@ -133,8 +133,9 @@ class Handler:
         if conn.scheme not in route.protocols:
             code = route.https_redirect_status_code
             if code == 426:
-                exit_ = Exit.error(426, "Please use HTTPS protocol",
-                                   [("Connection", "Upgrade"), ("Upgrade", "TLS/1.2, HTTP/1.1")])
+                # Kong: kong.response.exit (compact JSON, no request_id), not .error.
+                exit_ = Exit.json(426, {"message": "Please use HTTPS protocol"},
+                                  [("Connection", "Upgrade"), ("Upgrade", "TLS/1.2, HTTP/1.1")])
             else:
                 exit_ = Exit(code, b"", [("Location", f"https://{host}{url}")])
             await self._kong_exit(ex, req, ctx, self._no_route_plugins, exit_)
