@@ -36,7 +36,21 @@ def kong_exit(status: int, payload: Any, headers: Iterable[tuple[str, str]] = ()
 
 
 def entity_id(kind: str, name: str, explicit: str | None) -> str:
-    return explicit or str(uuid.uuid5(ENTITY_NAMESPACE, f"{kind}:{name}"))
+    if explicit:
+        return explicit
+    key = (kind, name)
+    got = _IDS.get(key)
+    if got is None:
+        # Names come from kong.yml (and credential keys from it): a small, fixed set.
+        # The bound only guards against a caller passing request data by mistake.
+        if len(_IDS) >= 65536:
+            _IDS.clear()
+        got = _IDS[key] = str(uuid.uuid5(ENTITY_NAMESPACE, f"{kind}:{name}"))
+    return got
+
+
+# uuid5 + str() cost ~10 µs; ids are asked for on every request (file-log, rate-limiting).
+_IDS: dict[tuple[str, str], str] = {}
 
 
 def consumer_id(consumer: Consumer) -> str:
