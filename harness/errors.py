@@ -10,7 +10,8 @@ Hierarchy::
     │   └── ReadinessTimeout     a service did not become ready in time
     ├── ContractMismatch         a gateway response differs from the expectation
     ├── ConvergenceTimeout       an eventually-consistent check never settled
-    └── SLOViolation             a load run broke a service-level objective
+    ├── SLOViolation             a load run broke a service-level objective
+    └── ClientBodyError          the reference gateway read a malformed request body
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ClientBodyError",
     "ConfigError",
     "ContractMismatch",
     "ConvergenceTimeout",
@@ -92,3 +94,15 @@ class ConvergenceTimeout(HarnessError, AssertionError):
 
 class SLOViolation(HarnessError):
     """A load run broke one or more service-level objectives."""
+
+
+class ClientBodyError(HarnessError):
+    """A client's request body broke off or was malformed (bad chunk, bad trailer).
+
+    Raised by the reference gateway's buffered body to whoever waits for it;
+    `status` is the answer nginx gives (400) when no response byte went out yet.
+    """
+
+    def __init__(self, status: int = 400) -> None:
+        self.status = status
+        super().__init__(f"malformed request body (answer {status})")

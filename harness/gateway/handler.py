@@ -13,6 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from harness.errors import ClientBodyError
 from harness.gateway.balancer import Balancer, TargetState
 from harness.gateway.chain import Chain
 from harness.gateway.errors import render_error, response_type, status_message
@@ -79,12 +80,23 @@ class Handler:
     async def handle(self, ex: Exchange) -> None:
         try:
             await self._handle(ex)
-        except Exception:
-            log.exception("request failed: %s %r", ex.method, ex.url)
+        except ClientBodyError as exc:
+            # nginx reads the whole body before proxying: a malformed one is a 400.
             if not ex.responded and not ex.conn.closed:
-                self._nginx_error(ex, None, None, 500, [])
+                ex.responded = True
+                self.reject_unparsed(ex.conn, exc.status)
             else:
                 ex.conn.close()
+        except Exception:
+            log.exception("request failed: %s %r", ex.method, ex.url)
+            try:
+                if not ex.responded and not ex.conn.closed:
+                    self._nginx_error(ex, None, None, 500, [])
+                else:
+                    ex.conn.close()
+            except Exception:
+                log.exception("error page failed: %s %r", ex.method, ex.url)
+                ex.conn.abort()
 
     def reject_unparsed(self, conn: ClientConn, status: int) -> None:
         """A request nginx refuses at parse time (400, 414, 494->400): answer and close."""
@@ -191,7 +203,8 @@ class Handler:
         out = resp.headers
         body = resp.body if resp.body is not None else b""
         latency = int((time.monotonic() - ex.started_mono) * 1000)
-        keep = ex.keep_alive and not ex.conn.closed
+        keep = ex.keep_alive and not ex.conn.closed and (ex.body is None
+                                                          or ex.body.error is None)
         final = Headers([("Date", self.clock.date())])
         for k, v in out:
             if k.lower() not in ("content-length", "date", "server", "connection"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import errno
+import logging
 import socket
 import ssl
 from typing import Protocol
@@ -19,6 +20,8 @@ from typing import Protocol
 import httptools
 
 __all__ = ["ConnectFailed", "ExchangeSink", "Key", "Pool", "UpstreamConn"]
+
+log = logging.getLogger("harness.gateway")
 
 POOL_SIZE = 512
 MAX_REQUESTS = 10000
@@ -88,8 +91,16 @@ class UpstreamConn(asyncio.Protocol):
         self.got_bytes = True
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            self._fail("invalid")
+        except httptools.HttpParserError as exc:
+            ctx = exc.__context__
+            if ctx is not None and not isinstance(ctx, httptools.HttpParserError):
+                # httptools wraps what the sink raised: a bug, not a bad upstream.
+                log.error("upstream response handling failed", exc_info=ctx)
+            try:
+                self._fail("invalid")
+            except Exception:
+                log.exception("upstream failure handling failed")
+                self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import re
 import socket
 import tempfile
@@ -18,11 +19,15 @@ from typing import IO, TYPE_CHECKING
 
 import httptools
 
+from harness.errors import ClientBodyError
+
 if TYPE_CHECKING:
     from harness.gateway.handler import Handler
     from harness.gateway.proxy import UpstreamConn
 
 __all__ = ["BODY_MEMORY", "Body", "ClientConn", "Exchange"]
+
+log = logging.getLogger("harness.gateway")
 
 
 BODY_MEMORY = 1 << 20          # bytes kept in memory before spilling to a temp file
@@ -77,7 +82,7 @@ class Body:
     """The buffered request body of one request."""
 
     __slots__ = ("chunks", "size", "file", "done", "_waiter", "conn", "expect_continue",
-                 "_continued", "discard")
+                 "_continued", "discard", "error")
 
     def __init__(self, conn: ClientConn, expect_continue: bool) -> None:
         self.chunks: list[bytes] = []
@@ -89,6 +94,7 @@ class Body:
         self.expect_continue = expect_continue
         self._continued = False
         self.discard = False
+        self.error: int | None = None   # the body was malformed: nginx's answer (400)
 
     def feed(self, data: bytes) -> None:
         self.size += len(data)
@@ -109,8 +115,15 @@ class Body:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def fail(self, status: int) -> None:
+        """The body cannot be completed (parse error): waiters get ClientBodyError."""
+        self.error = status
+        self.finish()
+
     async def wait(self) -> None:
         if self.done:
+            if self.error is not None:
+                raise ClientBodyError(self.error)
             return
         if self.expect_continue and not self._continued:
             self._continued = True
@@ -118,6 +131,8 @@ class Body:
         if self._waiter is None:
             self._waiter = asyncio.get_running_loop().create_future()
         await self._waiter
+        if self.error is not None:
+            raise ClientBodyError(self.error)
 
     async def read(self) -> bytes:
         await self.wait()
@@ -163,7 +178,7 @@ class Exchange:
 
     __slots__ = ("conn", "method", "url", "headers", "http_version", "keep_alive", "body",
                  "started", "started_mono", "header_bytes", "upgrade", "source", "responded",
-                 "host", "lows")
+                 "host", "lows", "queued")
 
     def __init__(self, conn: ClientConn) -> None:
         self.conn = conn
@@ -181,6 +196,7 @@ class Exchange:
         self.responded = False      # the response head went out
         self.host = ""              # nginx $host: validated, lower-case, no port
         self.lows: list[str] = []   # lower-cased header names, parallel to headers
+        self.queued = False         # headers complete: handed to the scheduler
 
     def body_source(self) -> _BodySource | None:
         if self.body is None:
@@ -213,6 +229,7 @@ class ClientConn(asyncio.Protocol):
         self._out: list[bytes] = []
         self.in_message = False     # a request's header or body is still arriving
         self.last_rx = 0.0
+        self.pending_reject: int | None = None   # answer once the requests before it are done
 
     # -- asyncio.Protocol ------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -237,12 +254,24 @@ class ClientConn(asyncio.Protocol):
         if self.parse_error is not None:
             return
         try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            # WebSocket/h2c upgrades are not proxied by this gateway.
-            self._reject(400, "Bad request")
-        except httptools.HttpParserError:
-            self._reject(self.parse_error or 400, "Bad request")
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserUpgrade:
+                # WebSocket/h2c upgrades are not proxied by this gateway.
+                self._reject(400, "Bad request")
+            except httptools.HttpParserCallbackError as exc:
+                # httptools wraps what our callbacks raise: a refusal of ours
+                # (HttpParserError) is a 400/414/501; anything else is a bug.
+                if exc.__context__ is not None and not isinstance(
+                        exc.__context__, httptools.HttpParserError):
+                    log.error("request parsing failed", exc_info=exc.__context__)
+                self._reject(self.parse_error or 400, "Bad request")
+            except httptools.HttpParserError:
+                self._reject(self.parse_error or 400, "Bad request")
+        except Exception:
+            # The guard of last resort: one bad connection never takes the process down.
+            log.exception("client connection failed; closing it")
+            self.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -296,6 +325,10 @@ class ClientConn(asyncio.Protocol):
         if size > MAX_HEADER_LINE or ex.header_bytes > MAX_HEADERS_TOTAL:
             self.parse_error = 494
             raise httptools.HttpParserError("header too large")
+        if ex.queued:
+            # A chunked body's trailer: nginx discards request trailers. It must
+            # not reach the request's headers, which plugins are using right now.
+            return
         k = name.decode("latin-1")
         ex.headers.append((k, value.decode("latin-1")))
         ex.lows.append(k.lower())
@@ -337,6 +370,7 @@ class ClientConn(asyncio.Protocol):
         ex.host = valid
         if has_body:
             ex.body = Body(self, expect)
+        ex.queued = True
         self.queue.append(ex)
         if self.current is None:
             self._start_next()
@@ -377,11 +411,14 @@ class ClientConn(asyncio.Protocol):
             ex.body.close()
         self.current = None
         self.streaming = None
-        if not keep_alive or not ex.keep_alive:
+        if not keep_alive or not ex.keep_alive or (ex.body is not None
+                                                    and ex.body.error is not None):
             self.close()
             return
         if self.queue:
             self._start_next()
+        elif self.pending_reject is not None:
+            self.handler.reject_unparsed(self, self.pending_reject)
 
     def idle_check(self, now: float, keepalive: float, client: float) -> None:
         """nginx keepalive_timeout / client_header_timeout / client_body_timeout:
@@ -421,10 +458,31 @@ class ClientConn(asyncio.Protocol):
             self.closed = True
             self.transport.close()
 
+    def abort(self) -> None:
+        """Drop the connection at once (after an internal error), unsent output too."""
+        self._out.clear()
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
     def _reject(self, status: int, _msg: str) -> None:
-        """A request nginx refuses while parsing: answer and close."""
+        """A request nginx refuses while parsing: answer it (nginx reads the whole
+        body before proxying, so no response byte went out yet) and close.
+
+        Requests parsed before it on this connection are answered first, in order.
+        """
         self.parse_error = status
-        if self.current is None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()   # nothing more is read on this connection
+        ex = self.parsing
+        if ex is not None and ex.queued and ex.body is not None and not ex.body.done:
+            if ex is self.current or ex in self.queue:
+                # The body broke: whoever waits for it (the pipeline) answers `status`.
+                ex.body.fail(status)
+            else:
+                self.close()   # already answered (a plugin did not need the body)
+            return
+        if self.current is None and not self.queue:
             self.handler.reject_unparsed(self, status)
         else:
-            self.close()
+            self.pending_reject = status
