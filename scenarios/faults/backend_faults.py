@@ -1,0 +1,273 @@
+"""Backend fault scenarios (issue 8 "Faults"): hanging, slower than the read timeout, 50 %
+errors, flapping; and a gateway replica killed during traffic.
+
+Every backend case faults ONE instance of the users upstream (the other stays
+good) and follows the breaker through the gateway's own health view (the
+status listener's `GET /upstreams/<u>/health`, Kong's shape), so waiting for
+the ejection costs no proxied request that would sit out a read timeout. The
+bounds come from kong.yml's healthchecks (interval, thresholds, probe timeout),
+not from constants. Figures go to the report under `breaker.<case>.*` and
+`replica.*`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.contracts.compare import Mismatch
+from harness.contracts.context import ScenarioContext
+from harness.contracts.converge import await_convergence
+from harness.contracts.expect import Captured, Request, TokenSpec
+from harness.contracts.features import Capability, Feature
+from harness.contracts.scenario import Case, Scenario, register
+from harness.errors import ContractMismatch, StackError
+
+UPSTREAM_ROUTE = "users"
+SLACK_S = 3.0   # scheduling slack on this shared 2-core machine
+
+
+def _fail(what: str, expected: str, got: str, cap: Captured | None = None) -> None:
+    raise ContractMismatch(Mismatch(what, expected, got, cap).message)
+
+
+def _setup(ctx: ScenarioContext) -> tuple[Any, str, str]:
+    """(upstream model, bad instance, good instance); skips without stub faults."""
+    if ctx.target.stack is None or Capability.STUB_FAULTS not in ctx.capabilities:
+        pytest.skip(f"target {ctx.target.kind} offers no stub faults")
+    if not ctx.target.status_url:
+        pytest.skip(f"target {ctx.target.kind} has no status listener (upstream health)")
+    up = ctx.gateway.route(UPSTREAM_ROUTE).upstream
+    if up is None or len(up.targets) < 2:
+        pytest.skip("the users upstream needs two targets")
+    names = [t.target.split(":")[0] for t in up.targets]
+    return up, names[0], names[1]
+
+
+def _health(ctx: ScenarioContext, upstream: str, inst: str) -> str:
+    url = f"{ctx.target.status_url.rstrip('/')}/upstreams/{upstream}/health"  # type: ignore[union-attr]
+    doc = httpx.get(url, timeout=ctx.timeouts.request, trust_env=False).json()
+    for row in doc.get("data", []):
+        if str(row.get("target", "")).split(":")[0] == inst:
+            return str(row.get("health"))
+    raise StackError(f"GET {url}: no target {inst} in {doc}")
+
+
+def _counter(ctx: ScenarioContext, inst: str) -> int:
+    return int(ctx.admin("GET", f"{inst}-admin", "/counters")["total"])
+
+
+def _get(ctx: ScenarioContext, tid: str, host: str) -> Captured:
+    return ctx.client.send(Request(host=host, path=f"/api/users/bf-{uuid.uuid4().hex[:6]}",
+                                   token=TokenSpec(tid)))
+
+
+def _timed_get(ctx: ScenarioContext, tid: str, host: str, timeout_s: float
+               ) -> tuple[int | str, float]:
+    """(status or error name, ms) with a client timeout longer than the gateway's read
+    timeout (the suite's client gives up at settings.timeouts.http)."""
+    url = ctx.client.base_url("gateway", "http") + f"/api/users/bf-{uuid.uuid4().hex[:6]}"
+    token = ctx.client.headers_for(Request(host=host, token=TokenSpec(tid)))
+    t0 = time.monotonic()
+    try:
+        r = httpx.get(url, headers=dict(token), timeout=timeout_s, trust_env=False)
+        return r.status_code, (time.monotonic() - t0) * 1000
+    except httpx.HTTPError as exc:
+        return type(exc).__name__, (time.monotonic() - t0) * 1000
+
+
+def _await_health(ctx: ScenarioContext, up: Any, inst: str, want: str, bound: float,
+                  label: str, *, drive: tuple[str, str] | None = None) -> float:
+    """Seconds until the gateway reports `inst` as `want`; fails past `bound`.
+
+    `drive` (tenant, host) sends a request per poll, for thresholds that only
+    passive checks (proxied responses) can reach."""
+    t0 = time.monotonic()
+
+    def check() -> Mismatch | None:
+        if drive is not None:
+            _get(ctx, *drive)
+        got = _health(ctx, up.name, inst)
+        return None if got == want else Mismatch(f"health of {inst}", want, got)
+    await_convergence(check, ctx.timeouts, what=f"{inst} {want} ({label})", required=1,
+                      max_time=bound)
+    return time.monotonic() - t0
+
+
+def _eject_bound(up: Any, failures: int) -> float:
+    """Active checks: `failures` probes one unhealthy.interval apart, each up to `timeout`."""
+    a = up.healthchecks.active
+    return failures * (float(a.unhealthy.interval) + float(a.timeout)) + SLACK_S
+
+
+def _recover_bound(up: Any) -> float:
+    a = up.healthchecks.active
+    return (a.healthy.successes + 1) * float(a.healthy.interval) + float(a.timeout) + SLACK_S
+
+
+def _assert_no_traffic(ctx: ScenarioContext, tid: str, host: str, bad: str, label: str,
+                       n: int = 12) -> None:
+    """While ejected: every request answered 200 by the good instance, none reaches `bad`."""
+    before = _counter(ctx, bad)
+    caps = [_get(ctx, tid, host) for _ in range(n)]
+    reached = _counter(ctx, bad) - before
+    statuses = sorted({c.status for c in caps})
+    if statuses != [200]:
+        _fail(f"statuses with {bad} ejected", "all 200", str(statuses))
+    if reached:
+        _fail(f"requests reaching ejected {bad}", "0", str(reached))
+    lat = sorted(c.elapsed_ms for c in caps)
+    ctx.record(f"breaker.{label}.ejected_p99_ms", lat[min(len(lat) - 1, int(len(lat) * 0.99))])
+
+
+def _recover(ctx: ScenarioContext, up: Any, tid: str, host: str, bad: str, label: str) -> None:
+    ctx.clear_faults(bad)
+    took = _await_health(ctx, up, bad, "HEALTHY", _recover_bound(up), label)
+    before = _counter(ctx, bad)
+    for _ in range(4):
+        _get(ctx, tid, host)
+    if _counter(ctx, bad) == before:
+        _fail(f"traffic to recovered {bad}", "> 0 of 4 round-robin requests", "0")
+    ctx.record(f"breaker.{label}.recovery_s", took)
+
+
+def _slow_backend(ctx: ScenarioContext, case: Case) -> None:
+    up, bad, good = _setup(ctx)
+    svc = ctx.gateway.route(UPSTREAM_ROUTE).service
+    label = case.name
+    tid, host = ctx.fresh_tenant("enterprise", "fs")
+    faults: dict[str, Any] = ({"hang": True} if label == "hang"
+                              else {"latency_ms": float(svc.read_timeout) + 2000})
+    try:
+        ctx.set_faults(bad, **faults)
+        if label == "hang":
+            # A request landing on the hung instance: read timeout, then the retry
+            # on the good one answers; never longer than one read timeout + slack.
+            limit_ms = float(svc.read_timeout) + SLACK_S * 1000
+            for _ in range(2):
+                status, ms = _timed_get(ctx, tid, host, limit_ms / 1000 + 5)
+                if status != 200 or ms > limit_ms:
+                    _fail("a request while one instance hangs (retried on the other)",
+                          f"200 within {limit_ms:.0f} ms", f"{status} after {ms:.0f} ms")
+                ctx.record("breaker.hang.first_answer_max_ms", max(
+                    ms, ctx.figures.get("breaker.hang.first_answer_max_ms", 0.0)))
+        timeouts = up.healthchecks.active.unhealthy.timeouts
+        took = _await_health(ctx, up, bad, "UNHEALTHY", _eject_bound(up, timeouts) + (
+            float(svc.read_timeout) / 1000 if label == "hang" else 0.0), label)
+        ctx.record(f"breaker.{label}.time_to_eject_s", took)
+        _assert_no_traffic(ctx, tid, host, bad, label)
+    finally:
+        ctx.clear_faults(bad)
+    _recover(ctx, up, tid, host, bad, label)
+
+
+def _error_backend(ctx: ScenarioContext, case: Case) -> None:
+    """50 % errors: HTTP 5xx are not retried, so clients see some; the breaker must open
+    (passive http_failures in a row, or active probes) and cut that share."""
+    up, bad, good = _setup(ctx)
+    tid, host = ctx.fresh_tenant("enterprise", "fe")
+    try:
+        ctx.set_faults(bad, error_ratio=0.5)
+        took = _await_health(ctx, up, bad, "UNHEALTHY", 30.0, "errors", drive=(tid, host))
+        ctx.record("breaker.errors_50.time_to_eject_s", took)
+        caps = [_get(ctx, tid, host) for _ in range(20)]
+        bad_share = sum(c.status >= 500 for c in caps) / len(caps)
+        ctx.record("breaker.errors_50.client_5xx_pct_after_open", round(bad_share * 100, 1))
+        if any(c.status not in (200, 500, 503) for c in caps):
+            _fail("statuses with a 50 % failing instance", "200, 500 or 503",
+                  str(sorted({c.status for c in caps})))
+    finally:
+        ctx.clear_faults(bad)
+    _recover(ctx, up, tid, host, bad, "errors_50")
+
+
+def _flapping_backend(ctx: ScenarioContext, case: Case) -> None:
+    """An instance going down and up three times: clients keep getting 200 (connection
+    refused is retried on the other target); each flap ejects and re-admits it."""
+    up, bad, good = _setup(ctx)
+    tid, host = ctx.fresh_tenant("enterprise", "ff")
+    ejects, recovers = [], []
+    try:
+        for _ in range(3):
+            ctx.set_faults(bad, down=True)
+            caps = [_get(ctx, tid, host) for _ in range(4)]
+            if any(c.status != 200 for c in caps):
+                _fail(f"statuses while {bad} is down (retried)", "all 200",
+                      str([c.status for c in caps]))
+            ejects.append(_await_health(ctx, up, bad, "UNHEALTHY",
+                                        _eject_bound(up, 2), "flap down"))
+            ctx.clear_faults(bad)
+            recovers.append(_await_health(ctx, up, bad, "HEALTHY", _recover_bound(up),
+                                          "flap up"))
+    finally:
+        ctx.clear_faults(bad)
+    ctx.record("breaker.flapping.max_time_to_eject_s", max(ejects))
+    ctx.record("breaker.flapping.max_recovery_s", max(recovers))
+
+
+def _replica_killed(ctx: ScenarioContext, case: Case) -> None:
+    """gateway-2 killed mid-traffic: gateway-1 keeps serving; the shared Redis counter
+    stays consistent (admitted = what the backend saw; Remaining follows it)."""
+    stack = ctx.target.stack
+    if stack is None or Capability.REPLICAS not in ctx.capabilities or not hasattr(
+            stack, "kill"):
+        pytest.skip(f"target {ctx.target.kind} has no second replica to kill")
+    tid, host = ctx.fresh_tenant("basic", "fk")
+    limit = ctx.gateway.tier_limits("basic")["minute"]
+    mark = f"rk-{uuid.uuid4().hex[:8]}"
+    prefix = f"/api/users/{mark}"     # the stub sees it under the service's path
+    sent: list[Captured] = []
+    try:
+        for i in range(limit // 2):
+            gw = "gateway" if i % 2 == 0 else "gateway-2"
+            if i == limit // 4:
+                stack.kill("gateway-2")
+            if gw == "gateway-2" and i >= limit // 4:
+                continue          # that replica is gone: its clients fail over
+            sent.append(ctx.client.send(Request(host=host, path=f"{prefix}/{i}",
+                                                token=TokenSpec(tid), gateway=gw)))
+        after = [ctx.client.send(Request(host=host, path=f"{prefix}/after-{i}",
+                                         token=TokenSpec(tid))) for i in range(4)]
+    finally:
+        stack.restart("gateway-2")
+    caps = sent + after
+    if any(c.status != 200 for c in caps):
+        _fail("statuses around the replica kill (under the limit)", "all 200",
+              str(sorted({c.status for c in caps})))
+    up = ctx.gateway.route(UPSTREAM_ROUTE).upstream
+    insts = [t.target.split(":")[0] for t in up.targets] if up else []
+    seen = 0
+    for inst in insts:
+        by_path = ctx.admin("GET", f"{inst}-admin", "/counters")["by_path"]
+        seen += sum(int(n) for p, n in by_path.items() if f"/{mark}/" in p)
+    if seen != len(caps):
+        _fail("requests the backend saw vs admitted", str(len(caps)), str(seen))
+    remaining = after[-1].header("ratelimit-remaining")
+    if remaining is None or int(remaining) != limit - len(caps):
+        _fail("RateLimit-Remaining after the kill (shared Redis counter)",
+              str(limit - len(caps)), str(remaining), after[-1])
+    ctx.record("replica.served_after_kill", len(after))
+    ctx.record("replica.counter_consistent", 1)
+
+
+for short, desc, feats, cases, body in (
+    ("fault-backend-slow", "One instance hangs, or answers slower than the read timeout: "
+     "requests are retried on the other within one read timeout, active checks eject it "
+     "within their thresholds, no traffic reaches it, and it recovers",
+     {Feature.FAULTS, Feature.BREAKER}, [Case(name="hang"), Case(name="slow")], _slow_backend),
+    ("fault-backend-errors", "One instance fails 50 % of requests: the breaker opens "
+     "within bounded time and recovers once it is healthy",
+     {Feature.FAULTS, Feature.BREAKER}, [Case(name="errors_50")], _error_backend),
+    ("fault-backend-flapping", "One instance goes down and up three times: clients keep "
+     "getting 200, each flap ejects and re-admits it",
+     {Feature.FAULTS, Feature.BREAKER}, [Case(name="flapping")], _flapping_backend),
+    ("fault-replica-killed", "A gateway replica killed during traffic: the other keeps "
+     "serving and the shared rate-limit counter stays consistent",
+     {Feature.FAULTS, Feature.RATE_LIMIT}, [Case(name="gateway-2")], _replica_killed),
+):
+    register(Scenario(short_name=short, description=desc, features=frozenset(feats),
+                      cases=cases, run=body, slow=False))
