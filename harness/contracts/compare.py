@@ -149,6 +149,8 @@ def _upstream(expected: Expected, cap: Captured) -> Mismatch | None:
         return miss("path", up.path, echo.path)
     if up.raw_query is not None and echo.raw_query != up.raw_query:
         return miss("query", up.raw_query, echo.raw_query)
+    if up.body_size is not None and echo.body_size != up.body_size:
+        return miss("body size", up.body_size, echo.body_size)
     for name, value in up.headers.items():
         got = echo.header(name)
         if got != value:

@@ -93,6 +93,7 @@ class ExpectedUpstream:
     method: str | None = None
     path: str | None = None
     raw_query: str | None = None
+    body_size: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     absent_headers: tuple[str, ...] = ()
     same_header_as_request: tuple[str, ...] = ()  # upstream value == value the client sent

@@ -5,13 +5,20 @@ Prometheus with prometheus-api-client when the target has one, else read
 from the gateway's /metrics) must grow by exactly that traffic per
 service/route/code, and the access log must hold one line per request,
 carrying its tenant.
+
+Counts are exact, not "at least": a reading only counts once every gateway
+instance was scraped *after* the moment it stands for (plus a settle time
+for log phases that run after the response was sent), so neither a stale
+baseline nor a late increment of an earlier case can shift the difference.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -22,56 +29,117 @@ from harness.contracts.expect import Request, TokenSpec
 from harness.contracts.generators import host_cases, route_requests, stub_instances
 from harness.errors import ContractMismatch
 
-__all__ = ["access_log_lines", "metric_sum", "requests_are_counted"]
+__all__ = ["MetricReader", "access_log_lines", "requests_are_counted"]
 
 METRIC = "kong_http_requests_total"
+# Exported by every Kong node whatever its traffic: its sample time is the node's last scrape.
+SCRAPE_PROBE = "kong_datastore_reachable"
+# Kong's log phase runs after the response is sent: what a reading waits for it.
+LOG_SETTLE_S = 0.25
+
+Labels = dict[str, str]
 
 
-def metric_sum(ctx: ScenarioContext, name: str, labels: dict[str, str]) -> float:
-    """Sum of a metric's samples with these labels (0 when the series does not exist)."""
-    t = ctx.target
-    if t.prometheus_url:
-        from prometheus_api_client import PrometheusConnect
+class MetricReader:
+    """Reads counter sums that include everything that happened before a given moment."""
 
-        sel = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-        result = PrometheusConnect(url=t.prometheus_url, disable_ssl=True).custom_query(
-            f"sum({name}{{{sel}}})")
-        return float(result[0]["value"][1]) if result else 0.0
-    if not t.status_url:
-        raise ContractMismatch(f"target {t.kind} exposes no metrics (no Prometheus, no status "
-                               "listener)")
-    from prometheus_client.parser import text_string_to_metric_families
+    def __init__(self, ctx: ScenarioContext) -> None:
+        self.ctx = ctx
+        self._prom: Any = None
+        t = ctx.target
+        if t.prometheus_url:
+            from prometheus_api_client import PrometheusConnect
 
-    text = httpx.get(f"{t.status_url}/metrics", timeout=ctx.timeouts.request).text
-    total = 0.0
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                total += s.value
-    return total
+            self._prom = PrometheusConnect(url=t.prometheus_url, disable_ssl=True,
+                                           timeout=int(ctx.timeouts.request) or 1)
+        elif not t.status_url:
+            raise ContractMismatch(f"target {t.kind} exposes no metrics (no Prometheus, no "
+                                   "status listener)")
+
+    @property
+    def source(self) -> str:
+        return "prometheus" if self._prom is not None else "status /metrics"
+
+    def close(self) -> None:
+        if self._prom is not None:
+            self._prom.close()  # its requests session would leak a socket otherwise
+
+    def _query(self, promql: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._prom.custom_query(promql)
+        return result
+
+    def _scraped_after(self, moment: float) -> Mismatch | None:
+        rows = self._query(f"min(timestamp({SCRAPE_PROBE}))")
+        last = float(rows[0]["value"][1]) if rows else 0.0
+        return None if last > moment else Mismatch(
+            f"last scrape of every gateway instance ({SCRAPE_PROBE})",
+            f"after {moment:.3f}", f"{last:.3f}")
+
+    def _sums_prom(self, selections: list[Labels]) -> list[float]:
+        out = []
+        for labels in selections:
+            sel = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+            rows = self._query(f"sum({METRIC}{{{sel}}})")
+            out.append(float(rows[0]["value"][1]) if rows else 0.0)
+        return out
+
+    def _sums_status(self, selections: list[Labels]) -> list[float]:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        url = f"{self.ctx.target.status_url}/metrics"
+        text = httpx.get(url, timeout=self.ctx.timeouts.request, trust_env=False).text
+        totals = [0.0] * len(selections)
+        for fam in text_string_to_metric_families(text):
+            for s in fam.samples:
+                if s.name != METRIC:
+                    continue
+                for i, labels in enumerate(selections):
+                    if all(s.labels.get(k) == v for k, v in labels.items()):
+                        totals[i] += s.value
+        return totals
+
+    def sums_as_of(self, moment: float, selections: list[Labels],
+                   max_time: float) -> list[float]:
+        """Per selection, the sum of the metric with everything done before `moment`
+        counted (0 when the series does not exist yet)."""
+        if self._prom is not None:
+            await_convergence(lambda: self._scraped_after(moment), self.ctx.timeouts,
+                              what="a Prometheus scrape of every gateway instance",
+                              required=1, max_time=max_time)
+            return self._sums_prom(selections)
+        # The status listener is read live: it has counted everything once `moment` passed.
+        wait = moment - time.time()
+        if wait > 0:
+            time.sleep(wait)  # the log-phase settle bound, not a convergence guess
+        return self._sums_status(selections)
 
 
 def requests_are_counted(ctx: ScenarioContext) -> None:
-    """N proxied requests and N refused ones show up as +N per service/route/code."""
+    """N proxied requests and N refused ones show up as exactly +N per service/route/code."""
     gw = ctx.gateway
     hc = host_cases(gw)[-1]
     rr = next(r for r in route_requests(gw, hc.host) if stub_instances(r.view))
     n = 5
-    for code, token in (("200", TokenSpec(hc.tenant.id)), ("401", None)):
-        labels = {"service": rr.view.service.name, "route": rr.view.name, "code": code}
-        before = metric_sum(ctx, METRIC, labels)
-        req = Request(rr.method, hc.host, rr.path, token=token)
-        statuses = [c.status for c in ctx.client.send_many([req] * n)]
-        if statuses != [int(code)] * n:
-            raise ContractMismatch(f"expected {n} answers {code} to count, got {statuses}")
-
-        def counted(labels: dict[str, str] = labels, before: float = before) -> Mismatch | None:
-            got = metric_sum(ctx, METRIC, labels) - before
-            return None if got == n else Mismatch(
-                f"increase of {METRIC}{labels}", str(n), f"{got:g}")
-
-        await_convergence(counted, ctx.timeouts, what=f"{METRIC} +{n} for code {code}",
-                          required=2, max_time=ctx.timeouts.metrics_scrape)
+    sends = (("200", TokenSpec(hc.tenant.id)), ("401", None))
+    selections = [{"service": rr.view.service.name, "route": rr.view.name, "code": code}
+                  for code, _ in sends]
+    reader = MetricReader(ctx)
+    limit = ctx.timeouts.metrics_scrape
+    try:
+        before = reader.sums_as_of(time.time() + LOG_SETTLE_S, selections, limit)
+        for code, token in sends:
+            req = Request(rr.method, hc.host, rr.path, token=token)
+            statuses = [c.status for c in ctx.client.send_many([req] * n)]
+            if statuses != [int(code)] * n:
+                raise ContractMismatch(f"expected {n} answers {code} to count, got {statuses}")
+        after = reader.sums_as_of(time.time() + LOG_SETTLE_S, selections, limit)
+    finally:
+        reader.close()
+    for labels, b, a in zip(selections, before, after):
+        if a - b != n:
+            raise ContractMismatch(Mismatch(
+                f"increase of {METRIC}{labels} ({reader.source})", str(n),
+                f"{a - b:g} (from {b:g} to {a:g})").message)
 
 
 def access_log_lines(ctx: ScenarioContext) -> None:
