@@ -46,39 +46,42 @@ class TierUser(FastHttpUser):
         self.sub = f"load-{self.kind}-{n}"
         self.tier = LoadContext.tier_of(self.kind)
         self._limits = ctx.client.limits(self.tier)
-        self._contexts: dict[str, dict[str, str]] = {}
-        self._prepared: dict[str, tuple[Prepared | None, float]] = {}
+        # Per mix entry: (prepared request or None, re-prepare after, Locust context).
+        self._prepared: dict[str, tuple[Prepared | None, float, dict[str, str]]] = {}
+        # The profile is fixed for the run: its think time is read once, not per task.
+        prof = ctx.profile
+        self._wait = (prof.flood_wait, prof.flood_wait) if self.kind == "flood" \
+            else (prof.wait.min, prof.wait.max)
 
     def wait_time(self) -> float:
-        prof = self._ctx.profile
-        if self.kind == "flood":
-            return prof.flood_wait
-        lo, hi = prof.wait.min, prof.wait.max
+        lo, hi = self._wait
         return lo if lo == hi else random.uniform(lo, hi)
 
     def send(self, entry: MixEntry) -> None:
         # The prepared request (with its token) is reused for a minute: the client re-mints
-        # tokens well before they expire, so this never sends a stale one.
+        # tokens well before they expire, so this never sends a stale one. This is the
+        # generator's per-request path: kept to a dict lookup and a clock read.
         now = time.monotonic()
         cached = self._prepared.get(entry.name)
         if cached is None or now > cached[1]:
-            cached = (self._ctx.client.prepare(self.tenant, entry.route, entry.method,
-                                               entry.path, entry.body, sub=self.sub), now + 60)
-            self._prepared[entry.name] = cached
+            cached = self._prepared[entry.name] = (
+                self._ctx.client.prepare(self.tenant, entry.route, entry.method, entry.path,
+                                         entry.body, sub=self.sub), now + 60,
+                {"kind": self.kind, "tier": self.tier, "tenant": self.tenant.id,
+                 "route": entry.route})
         prep = cached[0]
         if prep is None:      # https-only route and no TLS listener known: not in this run
             return
-        context = self._contexts.get(entry.name)
-        if context is None:
-            context = self._contexts[entry.name] = {
-                "kind": self.kind, "tier": self.tier, "tenant": self.tenant.id,
-                "route": entry.route}
         with self.client.request(prep.method, prep.url, headers=prep.headers,
                                  data=prep.body,  # type: ignore[arg-type]
                                  name=prep.name, catch_response=True,
-                                 context=context) as resp:
-            outcome, why = classify(resp.status_code or 0, resp.headers.get
-                                    if resp.headers is not None else _no_header, self._limits)
+                                 context=cached[2]) as resp:
+            status = resp.status_code or 0
+            if 200 <= status < 300:
+                resp.success()
+                return
+            outcome, why = classify(status, resp.headers.get if resp.headers is not None
+                                    else _no_header, self._limits)
             if outcome == "failed":
                 resp.failure(why)
             else:

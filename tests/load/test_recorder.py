@@ -107,3 +107,34 @@ def test_the_inlined_recording_matches_hdrhistograms_own_record_value():
         assert (cell.hist.get_total_count(), cell.hist.get_min_value(),
                 cell.hist.get_max_value()) == (ref.get_total_count(), ref.get_min_value(),
                                                ref.get_max_value())
+
+
+def test_the_vectorised_batch_recording_matches_hdrhistograms_own_record_value():
+    from harness.load.recorder import Cell, new_histogram
+
+    rng = random.Random(12)
+    for digits in (2, 3):
+        cell, ref = Cell(digits), new_histogram(digits)
+        values = [int(rng.lognormvariate(8, 2.5)) for _ in range(5000)] + [0, 70_000_000]
+        cell.add_many(values[:2500])
+        cell.add_many(values[2500:])
+        for us in values:
+            ref.record_value(min(max(us, 1), 60_000_000))
+        assert list(cell.hist.counts) == list(ref.counts)
+        assert (cell.hist.get_total_count(), cell.hist.get_min_value(),
+                cell.hist.get_max_value()) == (ref.get_total_count(), ref.get_min_value(),
+                                               ref.get_max_value())
+        assert cell.sum_us == sum(values)
+
+
+def test_pending_requests_are_flushed_when_the_second_changes_or_a_view_is_read():
+    now = [1000.2]
+    rec = Recorder(LIMITS, [10.0], clock=lambda: now[0])
+    rec.record("basic", "basic", "hooli", "users", 200, 2.0, NONE)
+    assert rec._pending and not rec._cells          # buffered, not yet in a histogram
+    now[0] = 1001.1
+    rec.record("basic", "basic", "hooli", "users", 200, 3.0, NONE)
+    assert rec._cells[("basic", "users", "2xx")].requests == 1   # second 1000 flushed
+    assert rec.cells[("basic", "users", "2xx")].requests == 2    # reading flushes the rest
+    assert sorted(k[0] for k in rec.series) == [1000, 1001]
+    assert rec.tenants[("hooli",)].outcomes["ok"] == 2
