@@ -10,7 +10,11 @@ response-transformer, prometheus, file-log); only the tier limits are raised
 
 Prints, per round and as medians: B64 rps, gateway rps, ratio; then the p50
 latency added by the gateway at half its measured load (wrk paced with a Lua
-delay) and the gateway's RSS.
+delay) and the gateway's RSS. Also the gateway's CPU time per request
+(user+system from /proc, over the measured runs): unlike rps it barely
+depends on what else the machine runs, so it is the figure to compare code
+changes by. `--profile FILE` samples the gateway with py-spy during the
+rounds (speedscope JSON; `py-spy` from the `test` extra).
 
     .venv/bin/python bench/gateway_throughput.py [--rounds 3] [--seconds 5]
 """
@@ -154,6 +158,12 @@ def wait_http(url: str, headers: dict[str, str], timeout: float = 30) -> bytes:
     raise SystemExit(f"{url} never answered: {last}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process (/proc/<pid>/stat fields 14, 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -168,6 +178,8 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=2)
     ap.add_argument("--no-plugins", action="store_true",
                     help="measure the data plane alone (gateway --no-plugins)")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="write a py-spy profile of the gateway (speedscope JSON) to this file")
     args = ap.parse_args()
     for tool in ("nginx", "wrk", "redis-server", "taskset"):
         if shutil.which(tool) is None:
@@ -202,17 +214,33 @@ def main() -> int:
             wrk(b_port, args.warmup, headers)
             wrk(g_port, args.warmup, headers)
             rows = []
+            cpu = served = 0.0
+            spy = None
+            if args.profile is not None:
+                spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(gw.pid), "-o",
+                                        str(args.profile), "-f", "speedscope", "-r", "200",
+                                        "-d", str(round(args.rounds * args.seconds * 2 + 5))],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       start_new_session=True)
             for i in range(args.rounds):
                 b_rps, b_p50 = wrk(b_port, args.seconds, headers)
+                c0 = cpu_seconds(gw.pid)
                 g_rps, g_p50 = wrk(g_port, args.seconds, headers)
+                cpu += cpu_seconds(gw.pid) - c0
+                served += g_rps * max(1, round(args.seconds))
                 rows.append((b_rps, g_rps, g_rps / b_rps))
                 print(f"round {i + 1}: nginx B64 {b_rps:,.0f} rps (p50 {b_p50:.2f} ms)  "
                       f"gateway {g_rps:,.0f} rps (p50 {g_p50:.2f} ms)  ratio {g_rps / b_rps:.3f}")
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)   # py-spy writes the profile on SIGINT
+                spy.wait(timeout=30)
+                print(f"profile written to {args.profile}")
             b_med = statistics.median(r[0] for r in rows)
             g_med = statistics.median(r[1] for r in rows)
             ratio = statistics.median(r[2] for r in rows)
             print(f"median: nginx B64 {b_med:,.0f} rps, gateway {g_med:,.0f} rps, "
                   f"ratio {ratio:.3f} (budget >= 0.35)")
+            print(f"gateway CPU per request: {cpu / served * 1e6:.0f} us")
             # Half load: 10 connections, each pausing so the total is about g_med / 2.
             conns = 10
             delay_ms = max(0.0, conns / (g_med / 2) * 1000)
