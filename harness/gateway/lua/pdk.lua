@@ -46,13 +46,54 @@ local function pending_ops(st)
   return s
 end
 
+local lower = string.lower
+
+-- `st.present` (lower-case name -> true) is known when the plugin read every header
+-- (get_headers not truncated): clearing a name that is not there is then a no-op
+-- that need not cross into Python (tenant-context clears ~20 spoofable names).
 local function push_op(st, op, name, value)
   if type(name) ~= "string" then
     error("header name must be a string", 3)
   end
+  local present = st.present
+  if present then
+    local low = lower(name)
+    if op == "c" then
+      if not present[low] then
+        return
+      end
+      present[low] = nil
+    else
+      if op == "s" and not present[low] then
+        op = "a"   -- nothing to replace: Python appends without searching
+      end
+      present[low] = true
+    end
+  end
   local n = st.nops
   st.ops[n + 1], st.ops[n + 2], st.ops[n + 3] = op, name, value
   st.nops = n + 3
+end
+
+-- Small bounded caches of pure functions of a string: a client sends the same
+-- token on every request, so tenant-context's base64url + JSON decode of its
+-- payload is a table lookup after the first time.
+local function memo(fn, max)
+  local cache, size = {}, 0
+  return function(s)
+    local v = cache[s]
+    if v == nil then
+      v = fn(s)
+      if v == nil then
+        return nil
+      end
+      if size >= max then
+        cache, size = {}, 0
+      end
+      cache[s], size = v, size + 1
+    end
+    return v
+  end
 end
 
 local function join(...)
@@ -62,6 +103,33 @@ local function join(...)
     parts[i] = tostring((select(i, ...)))
   end
   return concat(parts)
+end
+
+-- The PDK's get_headers table (lower-case names; repeated ones as arrays) from
+-- Python's flat answer: complete flag, then name, value, name, value...
+-- Building it here is cheaper than converting a Python dict.
+local function headers_table(st, complete, ...)
+  local flat = { ... }
+  local t = {}
+  for i = 1, #flat, 2 do
+    local name, value = flat[i], flat[i + 1]
+    local prev = t[name]
+    if prev == nil then
+      t[name] = value
+    elseif type(prev) == "table" then
+      prev[#prev + 1] = value
+    else
+      t[name] = { prev, value }
+    end
+  end
+  if complete then
+    local present = {}
+    for name in pairs(t) do
+      present[name] = true
+    end
+    st.present = present
+  end
+  return t
 end
 
 -- kong.request -------------------------------------------------------------
@@ -78,7 +146,7 @@ local request = strict("kong.request", {
       error("max_headers must be a number between 1 and 1000", 2)
     end
     local st = state()
-    return PY.get_headers(st.handle, pending_ops(st), max_headers or 100)
+    return headers_table(st, PY.get_headers(st.handle, pending_ops(st), max_headers or 100))
   end,
   get_header = function(name)
     local st = state()
@@ -249,7 +317,15 @@ ngx = setmetatable({
   HTTP_OK = 200, HTTP_BAD_REQUEST = 400, HTTP_UNAUTHORIZED = 401, HTTP_FORBIDDEN = 403,
   HTTP_NOT_FOUND = 404, HTTP_INTERNAL_SERVER_ERROR = 500, HTTP_SERVICE_UNAVAILABLE = 503,
   escape_uri = escape_uri,
-  decode_base64 = function(s) return PY.decode_base64(s) end,
+  decode_base64 = (function()
+    local cached = memo(function(s) return PY.decode_base64(s) or false end, 4096)
+    return function(s)
+      if type(s) ~= "string" then
+        return PY.decode_base64(s)
+      end
+      return cached(s) or nil
+    end
+  end)(),
   encode_base64 = function(s, no_padding) return PY.encode_base64(s, no_padding or false) end,
   now = function() return PY.now() end,
   time = function() return PY.time() end,
@@ -264,13 +340,38 @@ ngx = setmetatable({
 })
 
 -- Modules a plugin may require ------------------------------------------------------
+-- A fresh copy per call, as cjson gives: a plugin may change what it decoded.
+local function copy(v, depth)
+  if type(v) ~= "table" then
+    return v
+  end
+  if depth > 100 then
+    error("nested too deeply", 0)
+  end
+  local t = {}
+  for k, x in pairs(v) do
+    t[k] = copy(x, depth + 1)
+  end
+  return t
+end
+
+-- Decoded JSON (or the error) per text; only texts up to 8 KiB are kept.
+local json_decoded = memo(function(text)
+  local v, err = PY.json_decode(text)
+  return { v, err }
+end, 1024)
+
 local cjson_safe = {
   null = NULL,
   decode = function(text)
     if type(text) ~= "string" then
       return nil, "expected a string"
     end
-    return PY.json_decode(text)
+    if #text > 8192 then
+      return PY.json_decode(text)
+    end
+    local r = json_decoded(text)
+    return copy(r[1], 0), r[2]
   end,
   encode = function(value)
     return PY.json_encode(value)
@@ -370,20 +471,112 @@ local function entity(cache_tbl, name, id)
   return t
 end
 
+-- kong.log.set_serialize_value values as one JSON object text, so that Python
+-- decodes them in one call instead of walking Lua tables; false when a value has
+-- no exact JSON form here (Python then converts the table as before).
+local JSON_ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+                   ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local function json_esc(c)
+  return JSON_ESC[c] or ("\\u%04x"):format(c:byte())
+end
+local MAX_EXACT = 2 ^ 53
+
+local function encode_value(v, depth, buf)
+  local tv = type(v)
+  if tv == "string" then
+    if v:find("[\128-\255]") then   -- non-ASCII: keep lupa's own conversion
+      return false
+    end
+    buf[#buf + 1] = '"' .. v:gsub('[%c"\\]', json_esc) .. '"'
+  elseif tv == "number" then
+    if v ~= v or v >= MAX_EXACT or v <= -MAX_EXACT then
+      return false
+    end
+    buf[#buf + 1] = v % 1 == 0 and ("%d"):format(v) or ("%.17g"):format(v)
+  elseif tv == "boolean" then
+    buf[#buf + 1] = v and "true" or "false"
+  elseif v == NULL then
+    buf[#buf + 1] = "null"
+  elseif tv == "table" then
+    if depth > 20 then
+      return false
+    end
+    local n, strings, numbers = 0, 0, 0
+    for k in pairs(v) do
+      n = n + 1
+      if type(k) == "string" then
+        strings = strings + 1
+      elseif type(k) == "number" and k % 1 == 0 and k >= 1 then
+        numbers = numbers + 1
+      end
+    end
+    if n == 0 then
+      buf[#buf + 1] = "{}"
+    elseif numbers == n then   -- an array only when the keys are exactly 1..n
+      for i = 1, n do
+        if v[i] == nil then
+          return false
+        end
+      end
+      buf[#buf + 1] = "["
+      for i = 1, n do
+        if i > 1 then
+          buf[#buf + 1] = ","
+        end
+        if not encode_value(v[i], depth + 1, buf) then
+          return false
+        end
+      end
+      buf[#buf + 1] = "]"
+    elseif strings == n then
+      buf[#buf + 1] = "{"
+      for k, x in pairs(v) do
+        if not encode_value(k, depth + 1, buf) then
+          return false
+        end
+        buf[#buf + 1] = ":"
+        if not encode_value(x, depth + 1, buf) then
+          return false
+        end
+        buf[#buf + 1] = ","
+      end
+      buf[#buf] = "}"
+    else
+      return false
+    end
+  else
+    return false
+  end
+  return true
+end
+
+local function encode_serialize(t)
+  if t == nil then
+    return nil
+  end
+  local buf = {}
+  if not encode_value(t, 0, buf) then
+    return t
+  end
+  return concat(buf)
+end
+
 -- Result of a step, as one tuple for Python:
--- kind, ops, authenticated, consumer username, credential key, serialize,
--- dirty shared table, exit status, exit body, exit headers, error / (co, request)
+-- kind, ops, authenticated, consumer username, credential key, serialize (JSON text, or
+-- the table when it has no exact JSON form), dirty shared table, exit status, exit body,
+-- exit headers, error / (co, request), the kong.ctx.plugin table when created here
 local function step(co, st, ok, kind, detail)
   if not ok then   -- the runner itself failed (cannot happen short of a VM error)
-    return "error", pending_ops(st), false, nil, nil, nil, nil, nil, nil, nil, tostring(kind)
+    return "error", pending_ops(st), false, nil, nil, nil, nil, nil, nil, nil, tostring(kind),
+           st.new_plugin
   end
   if coroutine.status(co) == "suspended" then
     return "yield", co, kind
   end
   local consumer, cred = st.consumer, st.credential
   return kind, pending_ops(st), st.authenticated, consumer and consumer.username,
-         cred and cred.key, st.serialize, st.shared_dirty and st.shared or nil,
-         st.exit_status, st.exit_body, st.exit_headers, detail
+         cred and cred.key, encode_serialize(st.serialize), st.shared_dirty and st.shared or nil,
+         st.exit_status, st.exit_body, st.exit_headers, detail, st.new_plugin
 end
 
 local function shared_table(st, initial)
@@ -404,6 +597,10 @@ local function start(handler, phase, conf, handle, plugin_name, now, method, sch
                service = entity(SERVICES, service_name, service_id),
                consumer = consumer_name and CONSUMERS_BY_NAME[consumer_name] or nil,
                plugin = plugin, ops = {}, nops = 0, authenticated = false }
+  if plugin == nil then   -- first phase of this plugin for this request: Python keeps it
+    st.plugin = {}
+    st.new_plugin = st.plugin
+  end
   if cred_key then
     local c = CREDENTIALS[cred_key]
     if not c then

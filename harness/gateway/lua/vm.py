@@ -119,14 +119,17 @@ class LuaVM:
             else:
                 headers.add(name, f[i + 2])
 
-    def _get_headers(self, handle: int, ops: str, max_headers: int) -> Any:
+    def _get_headers(self, handle: int, ops: str, max_headers: int) -> tuple[Any, ...]:
+        """Whether every header is in the answer (not cut at the limit), then the
+        headers as lower-case name, value, name, value... (pdk.lua builds the table)."""
         req, _ = self.requests[handle]
         self.apply_ops(req, ops)
-        h = req.headers
+        items = req.headers.items()
         limit = int(max_headers)
-        out = (h if len(h) <= limit else type(h)(h.items()[:limit])).to_dict()
-        multi = any(isinstance(v, list) for v in out.values())
-        return self.lua.table_from(out, recursive=multi)
+        complete = len(items) <= limit
+        if not complete:
+            items = items[:limit]
+        return (complete, *[x for k, v in items for x in (k.lower(), v)])
 
     def _get_header(self, handle: int, ops: str, name: str) -> str | None:
         req, _ = self.requests[handle]

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+import orjson
+
 from harness.errors import ConfigError
 from harness.gateway.lua.http_client import HttpError, request_uri
 from harness.gateway.lua.vm import LuaVM, lua_log
@@ -88,10 +90,8 @@ class LuaPlugin(Plugin):
         cred = ctx.credential
         shared = vm.lua.table_from({k: v for k, v in ctx.shared.items()
                                     if isinstance(v, (str, int, float, bool))})
-        mine = ctx.plugin.setdefault(self.name, {})
-        plugin_tbl = mine.get("__lua__")
-        if plugin_tbl is None:
-            plugin_tbl = mine["__lua__"] = vm.new_table()
+        mine = ctx.plugin.get(self.name)
+        plugin_tbl = mine.get("__lua__") if mine is not None else None  # None: Lua makes it
         result = vm.start(self.handler, phase, self.conf, handle, self.name, time.time(),
                           req.method, req.scheme, req.host, req.port, req.path, req.query,
                           req.client_ip, rname, rid, sname, sid,
@@ -150,8 +150,10 @@ class LuaPlugin(Plugin):
 
     def _finish(self, phase: str, result: tuple[Any, ...], req: Request, ctx: Ctx) -> None:
         (kind, ops, authenticated, username, cred_key, serialize, shared, status, body,
-         headers, err) = result
+         headers, err, new_plugin) = result
         vm = self.vm
+        if new_plugin is not None:
+            ctx.plugin.setdefault(self.name, {})["__lua__"] = new_plugin
         vm.apply_ops(req, ops)
         if shared is not None:
             for k, v in shared.items():
@@ -160,7 +162,9 @@ class LuaPlugin(Plugin):
         if authenticated:
             ctx.consumer = ctx.gateway.consumers.get(str(username)) if username else None
             ctx.credential = str(cred_key) if cred_key else None
-        if serialize is not None:
+        if isinstance(serialize, str):   # the usual case: JSON text made in Lua
+            ctx.serialize.update(orjson.loads(serialize))
+        elif serialize is not None:
             for k, v in serialize.items():
                 ctx.serialize[str(k)] = vm.to_py(v)
         if kind == "error":

@@ -198,6 +198,28 @@ local function token_claims(token)
 end
 
 
+-- Claims per verified token: a client sends the same token many times, and
+-- decoding it is most of this plugin's cost. The tables are only read.
+-- Bounded: emptied when full (a worker-local cache, as Kong's own LRUs).
+local CLAIMS_CACHE, CLAIMS_CACHED, CLAIMS_MAX = {}, 0, 4096
+
+local function cached_claims(token)
+  local claims = CLAIMS_CACHE[token]
+  if claims == nil then
+    claims = token_claims(token)
+    if claims == nil then
+      return nil
+    end
+    if CLAIMS_CACHED >= CLAIMS_MAX then
+      CLAIMS_CACHE, CLAIMS_CACHED = {}, 0
+    end
+    CLAIMS_CACHE[token] = claims
+    CLAIMS_CACHED = CLAIMS_CACHED + 1
+  end
+  return claims
+end
+
+
 local function audience_contains(aud, wanted)
   if type(aud) == "string" then
     return aud == wanted
@@ -252,7 +274,7 @@ function TenantContextHandler:access(conf)
 
   local claims
   if not is_public_route(conf) then
-    claims = token_claims(kong.ctx.shared.authenticated_jwt_token)
+    claims = cached_claims(kong.ctx.shared.authenticated_jwt_token)
     if not claims then
       return refuse(401, "Unauthorized")
     end

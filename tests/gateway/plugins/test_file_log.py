@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from pathlib import Path
 
 import pytest
 from plugin_helpers import make_ctx, make_request
@@ -80,3 +81,99 @@ def test_reopen_follows_log_rotation(runtime, gateway, tmp_path):
     log_request(p, gateway)
     assert len((tmp_path / "access.log").read_text().splitlines()) == 1
     assert len((tmp_path / "access.log.1").read_text().splitlines()) == 1
+
+
+def test_two_writers_of_one_file_append_whole_lines_only(runtime, gateway, tmp_path):
+    # Two sinks on one path stand for two gateway replicas sharing a log file.
+    p = FileLogPlugin(FileLogConfig(path="/x/shared.log"), runtime)
+    other = file_log._Sink(p.path, reopen=False)
+
+    async def go():
+        for i in range(200):
+            log_request(p, gateway, path=f"/api/users/{i}" + "x" * 3000)
+            other.write(*logged_objects(gateway, i))
+            if i % 10 == 0:
+                await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    asyncio.run(go())
+    other.close()
+    lines = (tmp_path / "shared.log").read_text().splitlines()
+    assert len(lines) == 400
+    assert all(json.loads(line)["response"]["status"] in (201, 202) for line in lines)
+
+
+def logged_objects(gateway, i):
+    req = make_request(path=f"/api/other/{i}")
+    return req, Response(202, Headers()), make_ctx(gateway)
+
+
+def test_each_batch_goes_to_the_file_in_one_append_write(runtime, gateway, tmp_path,
+                                                         monkeypatch):
+    p = FileLogPlugin(FileLogConfig(path="/x/access.log"), runtime)
+    writes = []
+    real_write = os.write
+
+    def spy(fd, data):
+        writes.append(bytes(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(file_log.os, "write", spy)
+
+    async def go():
+        for _ in range(5):
+            log_request(p, gateway)
+        await asyncio.sleep(0)
+
+    asyncio.run(go())
+    assert len(writes) == 1 and writes[0].count(b"\n") == 5 and writes[0].endswith(b"\n")
+    flags = Path(f"/proc/self/fdinfo/{p.sink.fd}").read_text()
+    assert int(flags.split("flags:")[1].split()[0], 8) & os.O_APPEND
+
+
+def test_latencies_are_taken_when_the_log_phase_runs_not_when_the_line_is_written(
+        runtime, gateway, tmp_path, monkeypatch):
+    p = FileLogPlugin(FileLogConfig(path="/x/access.log"), runtime)
+    clock = [1000.0]
+    monkeypatch.setattr(file_log.time, "time", lambda: clock[0])
+
+    async def go():
+        req = make_request()
+        ctx = make_ctx(gateway)
+        ctx.started_at = 999.5
+        p.log(req, Response(200, Headers()), ctx)
+        clock[0] = 1010.0   # the flush runs later
+        await asyncio.sleep(0)
+
+    asyncio.run(go())
+    entry = json.loads((tmp_path / "access.log").read_text())
+    assert entry["latencies"]["request"] == 500
+
+
+def test_values_orjson_refuses_are_written_with_the_standard_encoder(runtime, gateway,
+                                                                     tmp_path):
+    p = FileLogPlugin(FileLogConfig(path="/x/access.log"), runtime)
+    ctx = make_ctx(gateway)
+    ctx.serialize["huge"] = 2 ** 70
+    ctx.serialize["text"] = "café \u2603"
+    p.log(make_request(), Response(200, Headers()), ctx)
+    entry = json.loads((tmp_path / "access.log").read_text(encoding="utf-8"))
+    assert entry["huge"] == 2 ** 70 and entry["text"] == "café \u2603"
+
+
+def test_a_line_that_cannot_be_encoded_costs_only_that_line(runtime, gateway, tmp_path,
+                                                            caplog):
+    p = FileLogPlugin(FileLogConfig(path="/x/access.log"), runtime)
+    bad = make_ctx(gateway)
+    bad.serialize["loop"] = loop = {}
+    loop["self"] = loop   # neither encoder can write a cycle
+
+    async def go():
+        p.log(make_request(), Response(200, Headers()), bad)
+        log_request(p, gateway)
+        await asyncio.sleep(0)
+
+    asyncio.run(go())
+    lines = (tmp_path / "access.log").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["response"]["status"] == 201
+    assert "cannot serialize" in caplog.text
