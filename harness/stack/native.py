@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil  # type: ignore[import-untyped, unused-ignore]
+
 from harness.errors import StackAlreadyRunning, StackError
 from harness.model import Gateway, load_gateway
 from harness.settings import Settings
@@ -124,11 +126,17 @@ class NativeStack:
 
     name = "native"
 
-    def __init__(self, settings: Settings | None = None, gateway: Gateway | None = None):
+    def __init__(self, settings: Settings | None = None, gateway: Gateway | None = None,
+                 *, reap_with_launcher: bool | None = None):
         self.settings = settings or Settings()
         self._gateway = gateway
         self.run_dir = self.settings.run_dir
         self._state = _State()
+        # A stack owned by this process (pytest session, bench) dies with it, even on
+        # SIGKILL: a watcher (harness.reliability.reaper) stops the groups left behind.
+        self.reap_with_launcher = (os.environ.get("HARNESS_REAP_WITH_LAUNCHER") == "1"
+                                   if reap_with_launcher is None else reap_with_launcher)
+        self._reaper: subprocess.Popen[bytes] | None = None
 
     # -- construction ----------------------------------------------------
     @classmethod
@@ -237,13 +245,29 @@ class NativeStack:
     def start(self) -> None:
         self._refuse_or_clean()
         try:
+            if self.reap_with_launcher:
+                self._start_reaper()
             self._start()
         except BaseException:
             # Ctrl-C or a failed readiness: leave nothing behind.
             self.stop()
             raise
 
+    def _start_reaper(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        me = psutil.Process(os.getpid())
+        self._reaper = subprocess.Popen(
+            [sys.executable, "-m", "harness.reliability.reaper", "--pid", str(me.pid),
+             "--create-time", repr(me.create_time()), "--state", str(self.state_path)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, cwd=self.settings.root)
+
     def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._reaper.wait(5)
+            self._reaper = None
         state = self._state if self._state.services else (self._read_state() or _State())
         transient = [ProcessRecord.from_json(r) for r in state.extra.get("transient", [])]
         stop_all([s.record for s in state.services.values()] + transient,
