@@ -1,0 +1,83 @@
+"""The orphan reaper stops the recorded groups once their launcher is gone (real processes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from harness.stack.process import alive, spawn
+
+
+def _launcher() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
+                            start_new_session=True)
+
+
+def _state(path: Path, launcher: int, child_json: dict[str, object]) -> None:
+    path.write_text(json.dumps({"launcher_pid": launcher,
+                                "services": {"sleeper": {"process": child_json}}}))
+
+
+def _reaper(launcher: subprocess.Popen[bytes], state: Path) -> subprocess.Popen[bytes]:
+    ct = psutil.Process(launcher.pid).create_time()
+    return subprocess.Popen([sys.executable, "-m", "harness.reliability.reaper", "--pid",
+                             str(launcher.pid), "--create-time", repr(ct), "--state",
+                             str(state)], start_new_session=True)
+
+
+def _wait(pred, limit: float = 8.0) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return bool(pred())
+
+
+def test_a_killed_launchers_stack_processes_are_stopped(tmp_path: Path) -> None:
+    launcher = _launcher()
+    _, child = spawn("sleeper", [sys.executable, "-c", "import time; time.sleep(30)"],
+                     tmp_path / "sleeper.log")
+    state = tmp_path / "state.json"
+    _state(state, launcher.pid, child.to_json())
+    reaper = _reaper(launcher, state)
+    try:
+        time.sleep(0.7)                       # the reaper has seen the state file
+        assert alive(child)
+        launcher.kill()
+        launcher.wait(5)
+        assert _wait(lambda: not alive(child)), "the child outlived its launcher"
+        assert reaper.wait(8) == 0
+    finally:
+        for p in (launcher, reaper):
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+        if alive(child):
+            psutil.Process(child.pid).kill()
+
+
+def test_a_clean_stop_ends_the_reaper_without_touching_anything(tmp_path: Path) -> None:
+    launcher = _launcher()
+    _, child = spawn("sleeper", [sys.executable, "-c", "import time; time.sleep(30)"],
+                     tmp_path / "sleeper.log")
+    state = tmp_path / "state.json"
+    _state(state, launcher.pid, child.to_json())
+    reaper = _reaper(launcher, state)
+    try:
+        time.sleep(0.7)
+        state.unlink()                        # what NativeStack.stop does
+        assert reaper.wait(5) == 0
+        assert alive(child)
+    finally:
+        for p in (launcher, reaper):
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+        if alive(child):
+            psutil.Process(child.pid).kill()
