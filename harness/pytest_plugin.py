@@ -33,10 +33,11 @@ from typing import Any
 
 import pytest
 
+from harness.contracts.batch import Batches
 from harness.contracts.context import ScenarioContext
 from harness.contracts.converge import Timeouts
 from harness.contracts.features import TARGET_FEATURES, Capability, Feature
-from harness.contracts.scenario import Case, Scenario, load_scenarios, run_case
+from harness.contracts.scenario import Case, Scenario, load_scenarios
 from harness.model import Gateway, load_gateway
 from harness.target import Target
 
@@ -45,6 +46,7 @@ __all__ = ["REPORT_KEY", "pytest_addoption"]
 TARGETS = ("native", "compose", "url")
 REPORT_KEY = pytest.StashKey[Path]()
 _RECORDER_KEY = pytest.StashKey["_Recorder"]()
+_BATCHES = Batches()
 
 
 # -- options -------------------------------------------------------------------
@@ -253,15 +255,38 @@ def contract_ctx(request: pytest.FixtureRequest, target: Target, gateway: Gatewa
         ctx.close()
 
 
-def run_contract(ctx: ScenarioContext, contract_case: tuple[Scenario, Case]) -> None:
-    """The body of every contract item (called by scenarios/test_contracts.py)."""
+def run_contract(ctx: ScenarioContext, contract_case: tuple[Scenario, Case],
+                 request: pytest.FixtureRequest | None = None) -> None:
+    """The body of every contract item (called by scenarios/test_contracts.py).
+
+    Cases of a concurrent scenario run together at its first item (see
+    harness.contracts.batch); the case's own time goes to the report.
+    """
     scenario, case = contract_case
     missing: list[Capability] = sorted(scenario.requires - ctx.capabilities,
                                        key=lambda c: c.value)
     if missing:
         pytest.skip(f"skipping {scenario.short_name}: target {ctx.target.kind} does not "
                     f"offer {', '.join(c.value for c in missing)}")
-    run_case(scenario, ctx, case)
+    outcome = _BATCHES.run(scenario, ctx, case)
+    if request is not None:
+        request.node.user_properties.append(("case_elapsed_s", round(outcome.elapsed_s, 4)))
+    if outcome.error is not None:
+        raise outcome.error
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Plan the concurrent batches from the items that will really run."""
+    pairs = []
+    for item in session.items:
+        cs = getattr(item, "callspec", None)
+        if cs is None or "contract_case" not in cs.params:
+            continue
+        if any(m.name in ("skip", "skipif") for m in item.iter_markers()):
+            continue
+        pairs.append(cs.params["contract_case"])
+    _BATCHES.plan(pairs)
 
 
 # -- the conformance report ------------------------------------------------------
@@ -307,9 +332,11 @@ class _Recorder:
                           report.longrepr.reprcrash.message or report.longreprtext)  # type: ignore[union-attr]
             else:
                 msg = ""
+            own = dict(report.user_properties).get("case_elapsed_s")
+            took = float(own) if isinstance(own, (int, float)) else report.duration
             self.results[report.nodeid] = CaseResult(
                 sc.short_name, case.name, tuple(sorted(f.value for f in sc.features)),
-                case.tiers or sc.tiers, outcome, round(report.duration, 4), msg)  # type: ignore[arg-type]
+                case.tiers or sc.tiers, outcome, round(took, 4), msg)  # type: ignore[arg-type]
 
     def write(self, finished: bool) -> Path | None:
         if self.config.getoption("--no-report") or not self.items:

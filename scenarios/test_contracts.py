@@ -3,5 +3,5 @@
 from harness.pytest_plugin import run_contract
 
 
-def test_contract(contract_case, contract_ctx):
-    run_contract(contract_ctx, contract_case)
+def test_contract(contract_case, contract_ctx, request):
+    run_contract(contract_ctx, contract_case, request)

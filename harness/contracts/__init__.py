@@ -19,9 +19,17 @@ from harness.contracts.expect import (
     kong_exit,
 )
 from harness.contracts.features import Capability, Feature
-from harness.contracts.scenario import REGISTRY, Case, Scenario, check, register
+from harness.contracts.scenario import (
+    INDEPENDENT,
+    REGISTRY,
+    Case,
+    Scenario,
+    check,
+    register,
+)
 
 __all__ = [
+    "INDEPENDENT",
     "Captured",
     "Capability",
     "Case",

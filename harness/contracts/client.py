@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,7 @@ class GatewayClient:
         self.timeouts = timeouts or Timeouts()
         self._clients: dict[str, httpx.Client] = {}
         self._ssl: ssl.SSLContext | None = None
+        self._lock = threading.Lock()  # concurrent cases share one pool per listener
 
     # -- endpoints ---------------------------------------------------------
     def base_url(self, gateway: str, scheme: str) -> str:
@@ -52,13 +54,17 @@ class GatewayClient:
         return f"{scheme}://{ep.host}:{ep.port}"
 
     def ssl_context(self) -> ssl.SSLContext:
-        if self._ssl is None:
+        if self._ssl is None:  # a race builds two equal contexts: harmless
             ctx = ssl.create_default_context(
                 cafile=str(self.target.ca_file) if self.target.ca_file else None)
             self._ssl = ctx
         return self._ssl
 
     def _client(self, base: str) -> httpx.Client:
+        with self._lock:
+            return self._client_locked(base)
+
+    def _client_locked(self, base: str) -> httpx.Client:
         client = self._clients.get(base)
         if client is None:
             verify: ssl.SSLContext | bool = (self.ssl_context() if base.startswith("https")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from harness.model import Gateway
 
 __all__ = [
+    "INDEPENDENT",
     "Case",
     "REGISTRY",
     "Scenario",
@@ -35,6 +36,11 @@ __all__ = [
     "register",
     "run_case",
 ]
+
+
+# Threads for a scenario whose cases do not affect each other (Scenario.concurrency):
+# they mostly wait on the gateway, so more threads than cores still pay off.
+INDEPENDENT = 8
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class Scenario:
     slow: bool = False
     provisional: bool = False
     timeout_s: float = 90.0   # per case: a stuck gateway fails the case, never hangs CI
+    concurrency: int = 1      # >1: independent cases, run together on this many threads
     source: str = ""   # the scenario file, for messages
 
     def expand(self, gateway: Gateway) -> list[Case]:

@@ -7,7 +7,7 @@ issuer, audience and tenant mismatches are tenant-context's refusals.
 
 from collections.abc import Iterator
 
-from harness.contracts import Case, Feature, Scenario, register
+from harness.contracts import INDEPENDENT, Case, Feature, Scenario, register
 from harness.contracts.derive import jwt_config, jwt_failure
 from harness.contracts.generators import host_cases, representative_tenant, route_requests
 from harness.model import Gateway
@@ -57,6 +57,7 @@ register(Scenario(
                 "unknown key, wrong issuer/audience tokens get Kong's 401",
     features=frozenset({Feature.JWT}),
     cases=lambda gw: [*every_mutation(gw), *every_protected_route(gw)],
+    concurrency=INDEPENDENT,
 ))
 
 register(Scenario(
@@ -64,4 +65,5 @@ register(Scenario(
     description="a valid token of tenant A on tenant B's host is refused (403)",
     features=frozenset({Feature.JWT, Feature.TENANT}),
     cases=lambda gw: list(foreign_tenant(gw)),
+    concurrency=INDEPENDENT,
 ))

@@ -8,7 +8,16 @@ contracts would follow the config.
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.contracts import Case, Expected, Feature, Request, Scenario, kong_exit, register
+from harness.contracts import (
+    INDEPENDENT,
+    Case,
+    Expected,
+    Feature,
+    Request,
+    Scenario,
+    kong_exit,
+    register,
+)
 from harness.contracts.generators import host_cases, route_requests
 from harness.contracts.policy import load_policy
 from harness.model import Gateway
@@ -33,4 +42,5 @@ register(Scenario(
     description="the running gateway refuses anonymous requests on every non-public route",
     features=frozenset({Feature.JWT}),
     cases=lambda gw: list(protected_routes_refuse_anonymous(gw)),
+    concurrency=INDEPENDENT,
 ))

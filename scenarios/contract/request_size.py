@@ -10,6 +10,7 @@ larger override accepts what the smaller limit refuses.
 from collections.abc import Iterator
 
 from harness.contracts import (
+    INDEPENDENT,
     Case,
     Expected,
     ExpectedUpstream,
@@ -76,4 +77,5 @@ register(Scenario(
                 "they reach the backend; route overrides apply",
     features=frozenset({Feature.TRANSFORM}),
     cases=lambda gw: list(size_cases(gw)),
+    concurrency=INDEPENDENT,
 ))

@@ -7,7 +7,7 @@ hosts, paths and methods get the router's 404.
 
 from collections.abc import Iterator
 
-from harness.contracts import Case, Feature, Scenario, register
+from harness.contracts import INDEPENDENT, Case, Feature, Scenario, register
 from harness.contracts.derive import no_route, proxied
 from harness.contracts.generators import (
     RouteRequest,
@@ -68,6 +68,7 @@ register(Scenario(
     description="each route x tenant kind reaches its backend with Kong's upstream path",
     features=frozenset({Feature.ROUTING, Feature.TENANT}),
     cases=lambda gw: [*every_route_and_tenant_kind(gw), *exact_prefix_paths(gw)],
+    concurrency=INDEPENDENT,
 ))
 
 register(Scenario(
@@ -75,4 +76,5 @@ register(Scenario(
     description="unknown host, unknown path and a method a route does not allow get Kong's 404",
     features=frozenset({Feature.ROUTING}),
     cases=lambda gw: list(unmatched(gw)),
+    concurrency=INDEPENDENT,
 ))

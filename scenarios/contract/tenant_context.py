@@ -7,7 +7,7 @@ suspended tenant and an unknown tenant host are refused.
 
 from collections.abc import Iterator
 
-from harness.contracts import Case, Feature, Scenario, register
+from harness.contracts import INDEPENDENT, Case, Feature, Scenario, register
 from harness.contracts.derive import proxied, tenant_refusal
 from harness.contracts.generators import (
     HostCase,
@@ -75,6 +75,7 @@ register(Scenario(
     description="client-sent tenant/consumer headers never reach the backend",
     features=frozenset({Feature.TENANT, Feature.SECURITY}),
     cases=lambda gw: list(spoofing(gw)),
+    concurrency=INDEPENDENT,
 ))
 
 register(Scenario(
@@ -82,4 +83,5 @@ register(Scenario(
     description="a suspended tenant and an unknown tenant host are refused",
     features=frozenset({Feature.TENANT}),
     cases=lambda gw: list(refusals(gw)),
+    concurrency=INDEPENDENT,
 ))

@@ -4,6 +4,7 @@ https-only routes over plain HTTP get 426 or the configured redirect."""
 from collections.abc import Iterator
 
 from harness.contracts import (
+    INDEPENDENT,
     Capability,
     Case,
     Expected,
@@ -71,6 +72,7 @@ register(Scenario(
     features=frozenset({Feature.TLS}),
     requires=frozenset({Capability.TLS_PROXY}),
     cases=lambda gw: list(by_sni(gw)),
+    concurrency=INDEPENDENT,
 ))
 
 register(Scenario(
@@ -78,4 +80,5 @@ register(Scenario(
     description="https-only routes over plain HTTP answer 426 or the configured redirect",
     features=frozenset({Feature.TLS, Feature.ROUTING}),
     cases=lambda gw: list(https_only(gw)),
+    concurrency=INDEPENDENT,
 ))

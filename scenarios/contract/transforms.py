@@ -7,6 +7,7 @@ model (correlation-id, request-transformer, response-transformer, cors).
 from collections.abc import Iterator
 
 from harness.contracts import (
+    INDEPENDENT,
     Case,
     Expected,
     ExpectedResponse,
@@ -116,6 +117,7 @@ register(Scenario(
                 "transformed as kong.yml says",
     features=frozenset({Feature.TRANSFORM}),
     cases=lambda gw: [*correlation(gw), *header_transforms(gw)],
+    concurrency=INDEPENDENT,
 ))
 
 register(Scenario(
@@ -123,4 +125,5 @@ register(Scenario(
     description="CORS preflight answered per the cors plugin config; foreign origins get no ACAO",
     features=frozenset({Feature.TRANSFORM}),
     cases=lambda gw: list(cors(gw)),
+    concurrency=INDEPENDENT,
 ))
