@@ -38,3 +38,11 @@ def test_the_conformance_report_carries_the_registered_section():
                                 "security.hostile.as_expected": 1}, finished=True)
     assert rep.sections["reliability"]["hostile_inputs"]["as_expected"] == 1
     assert rep.to_json()["sections"]["reliability"]["passed"] is True
+
+
+def test_bench_figures_are_read_from_the_bench_outputs(tmp_path):
+    from harness.reliability.figures import bench_figures
+
+    (tmp_path / "ratelimit-accuracy.json").write_text('{"max_over_per_window": 0}')
+    (tmp_path / "hygiene.json").write_text("not json")
+    assert bench_figures(tmp_path) == {"ratelimit_accuracy": {"max_over_per_window": 0}}
