@@ -26,6 +26,9 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument("--prometheus-url", default=None, help="Prometheus for --target url")
     p.add_argument("--reports-dir", type=Path, default=None, help="default: <repo>/reports")
     p.add_argument("--no-progress", action="store_true", help="no live display")
+    p.add_argument("--keep-limits", action="store_true",
+                   help="do not reset the rate-limit counters (Redis ratelimit:* keys) of a "
+                        "controllable target before the run")
 
 
 def _target(args: argparse.Namespace) -> Any:
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     opts = RunOptions(root=root, profile=args.profile, target=target,
                       target_name=target.kind, profiles_file=args.profiles,
                       slo_file=args.slo, workers=args.workers,
-                      reports_root=args.reports_dir,
+                      reports_root=args.reports_dir, reset_limits=not args.keep_limits,
                       progress=None if args.no_progress else show)
     if args.no_progress or not console.is_terminal:
         opts.progress = None

@@ -38,7 +38,8 @@ def build_report(*, ctx: LoadContext, profile: Profile, ident: TargetIdentity,
                  slo: tuple[SLOSet, str] | None, slo_path: Path | None, duration: float,
                  cpu: CpuSummary | None, events: list[dict[str, Any]], prom_url: str | None,
                  aborted: str | None, start_wall: float | None = None,
-                 end_wall: float | None = None) -> LoadReport:
+                 end_wall: float | None = None, preparation: list[str] | None = None
+                 ) -> LoadReport:
     rec = ctx.recorder
     d = max(duration, 1e-3)
     total = totals(rec, d)
@@ -71,6 +72,12 @@ def build_report(*, ctx: LoadContext, profile: Profile, ident: TargetIdentity,
                         mean_pct=round(cpu.mean_pct, 1), max_pct=round(cpu.max_pct, 1),
                         seconds_saturated=cpu.seconds_saturated, saturated=cpu.saturated,
                         note=cpu.note, samples=cpu.samples, machine=cpu.machine)
+        if iso is not None and iso.leaked and cpu.saturated:
+            # On a shared box the flood's generator and the gateway compete for the same
+            # cores: a latency rise is then not evidence against the gateway's isolation.
+            iso.summary += (" — but the machine was CPU-bound during the run (see Load "
+                            "generator), so latency changes may come from CPU contention, "
+                            "not from the gateway")
     report = LoadReport(
         harness_version=harness.__version__, profile=ctx.profile_name,
         profile_description=profile.description,
@@ -79,7 +86,8 @@ def build_report(*, ctx: LoadContext, profile: Profile, ident: TargetIdentity,
         complete=complete, incomplete_reason=reason, target=ident, workers=workers,
         slo=slo_result, totals=total, per_tier=tiers, per_route=routes,
         per_tenant=per_tenant(rec, d), per_stage=stages, series=series(rec),
-        failure_reasons=dict(rec.reasons.most_common()), events=events, generator=gen,
+        failure_reasons=dict(rec.reasons.most_common()), events=events,
+        preparation=preparation or [], generator=gen,
         prometheus=prom, isolation=iso)
     report.summary = _summary(report)
     return report

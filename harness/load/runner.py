@@ -83,6 +83,9 @@ class RunOptions:
     progress: Callable[[Progress], None] | None = None
     keep_raw: bool = False
     json_only: bool = False
+    # Delete the rate-limit counters (Redis ratelimit:* keys) first on a controllable target,
+    # so an earlier run's flood does not eat this run's hourly quotas.
+    reset_limits: bool = True
 
 
 @dataclass
@@ -179,6 +182,13 @@ def run_load(opts: RunOptions) -> RunResult:
     ctx = install(LoadContext(root, gateway, catalogue, opts.profile, client, recorder,
                               opts.target.stack))
     ctx.classes = build_user_classes(gateway, catalogue)
+    if opts.reset_limits:
+        from harness.load.reset import reset_rate_limits
+
+        preparation = [reset_rate_limits(opts.target, gateway)]
+    else:
+        preparation = ["rate-limit counters kept (reset disabled): counters of earlier runs "
+                       "may carry over"]
     env = Environment(user_classes=list(ctx.classes.values()), shape_class=StagesShape(),  # type: ignore[no-untyped-call]
                       host=opts.target.proxy_url)
     attach(env.events, recorder, master=opts.workers > 0)
@@ -194,7 +204,7 @@ def run_load(opts: RunOptions) -> RunResult:
     def make(complete: bool, reason: str | None, **kw: Any) -> LoadReport:
         return build_report(ctx=ctx, profile=profile, ident=ident, started_at=started_at,
                             complete=complete, reason=reason, workers=opts.workers,
-                            slo=slo, slo_path=slo_path, **kw)
+                            slo=slo, slo_path=slo_path, preparation=preparation, **kw)
 
     # Written first, so a run that is killed still leaves a report marked incomplete.
     write_report(make(False, "run in progress (or killed before it finished)", duration=0.0,

@@ -65,6 +65,7 @@ def render_html(r: LoadReport) -> str:
         escape(t.gateway_version), escape(t.config_hash[:16]),
         escape(t.git_revision[:12] + (" dirty" if t.git_dirty else "")),
         escape(f"{t.machine.hostname}, {t.machine.cores} cores, {t.machine.cpu}")]]))
+    parts += [f"<p class='note'>Before the run: {escape(p)}</p>" for p in r.preparation]
     if r.slo is not None:
         rows = [[escape(v.name), escape(v.objective),
                  "no data" if v.observed is None else f"{v.observed:.4g}",

@@ -184,6 +184,7 @@ class LoadReport(_Doc):
     series: list[SeriesPoint] = []
     failure_reasons: dict[str, int] = {}
     events: list[dict[str, Any]] = []
+    preparation: list[str] = []        # what was done to the target before the run
     generator: Generator | None = None
     prometheus: PrometheusFigures | None = None
     isolation: Isolation | None = None

@@ -32,6 +32,7 @@ def render_markdown(r: LoadReport, paths: dict[str, Path] | None = None) -> str:
              f"Config `{r.target.config_hash[:12]}` · git `{r.target.git_revision[:10]}`"
              f"{' (dirty)' if r.target.git_dirty else ''} · {r.started_at} · "
              f"{r.duration_s:.0f} s · workers {r.workers}", ""]
+    lines += [f"Before the run: {p}" for p in r.preparation] + ([""] if r.preparation else [])
     if r.per_tier:
         lines += figures_table(r.per_tier, "tier") + [""]
     if r.slo is not None:

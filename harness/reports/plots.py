@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from harness.reports.load import LoadReport  # noqa: E402
@@ -23,6 +24,25 @@ Runs = Sequence[tuple[str, LoadReport]]
 _STYLES = ["-", "--", ":", "-."]
 
 
+def _stage_marks(ax: Axes, r: LoadReport, legend: bool = True) -> None:
+    """Stage boundaries as dotted lines, the flood stages shaded: a reader sees at once which
+    seconds belong to which stage (and when the noisy neighbour was on)."""
+    start = 0.0
+    flood_done = False
+    for i, st in enumerate(r.stages):
+        end = start + float(st.get("duration", 0))
+        users = st.get("users")
+        if isinstance(users, dict) and users.get("flood", 0):
+            ax.axvspan(start, end, color="tab:red", alpha=0.08,
+                       label="flood" if legend and not flood_done else None)
+            flood_done = True
+        if i:
+            ax.axvline(start, color="0.6", linestyle=":", linewidth=0.8)
+        start = end
+    if start > 0:
+        ax.set_xlim(0, max(start, r.duration_s))
+
+
 def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.tight_layout()
@@ -31,34 +51,57 @@ def _png(fig: Figure) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+_QUANTILES = (("p50", "tab:green", "o"), ("p95", "tab:orange", "s"), ("p99", "tab:red", "^"))
+
+
 def latency_plot(runs: Runs) -> str:
-    """p50/p95/p99 of served requests per second, one panel per tier."""
+    """p50/p95/p99 of served requests per second, one panel per tier, on one time axis.
+    Markers keep sparse series (a flood that is almost all 429s) and coinciding quantiles
+    (few requests per second: p95 = p99) visible."""
     kinds = sorted({p.kind for _, r in runs for p in r.series})
     fig, axes = plt.subplots(len(kinds) or 1, 1, figsize=(9, 2.4 * max(len(kinds), 1)),
-                             squeeze=False)
+                             squeeze=False, sharex=True)
     for ax, kind in zip(axes[:, 0], kinds or ["-"]):
+        served = 0
         for i, (label, r) in enumerate(runs):
             pts = [p for p in r.series if p.kind == kind and p.p50 is not None]
-            for q, color in (("p50", "tab:green"), ("p95", "tab:orange"), ("p99", "tab:red")):
+            served += sum(p.ok for p in pts)
+            for q, color, marker in _QUANTILES:
                 ax.plot([p.t for p in pts], [getattr(p, q) for p in pts], _STYLES[i % 4],
-                        color=color, label=f"{q} {label}" if len(runs) > 1 else q)
-        ax.set_title(f"{kind}: latency of 2xx (ms)")
-        ax.set_xlabel("s")
-        ax.legend(fontsize=7, ncol=3)
+                        color=color, marker=marker, markersize=3, linewidth=1.2,
+                        label=f"{q} {label}" if len(runs) > 1 else q)
+            if i == 0:
+                _stage_marks(ax, r)
+        ax.set_title(f"{kind}: latency of 2xx responses per second (ms), {served} served")
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=7, ncol=4, loc="upper right")
+    axes[-1, 0].set_xlabel("seconds since the start (dotted: stage boundaries)")
     return _png(fig)
 
 
 def throughput_plot(runs: Runs) -> str:
+    """Requests per second: per tier for one run (so a flood is told from the steady
+    tiers), the total per run when runs are overlaid."""
     fig, ax = plt.subplots(figsize=(9, 2.8))
     for i, (label, r) in enumerate(runs):
         per_t: dict[int, int] = defaultdict(int)
+        per_kind: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         for p in r.series:
             per_t[p.t] += p.requests
+            per_kind[p.kind][p.t] += p.requests
         ts = sorted(per_t)
-        ax.plot(ts, [per_t[t] for t in ts], _STYLES[i % 4], label=label or "requests/s")
-    ax.set_title("throughput (requests/s, all tiers)")
-    ax.set_xlabel("s")
-    ax.legend(fontsize=7)
+        ax.plot(ts, [per_t[t] for t in ts], _STYLES[i % 4], color="black", linewidth=1.5,
+                label=f"all {label}".strip())
+        if len(runs) == 1 and len(per_kind) > 1:
+            for kind, counts in sorted(per_kind.items()):
+                ax.plot(ts, [counts.get(t, 0) for t in ts], linewidth=1, label=kind)
+        if i == 0:
+            _stage_marks(ax, r)
+    ax.set_yscale("symlog", linthresh=10)   # a flood and a few steady users on one plot
+    ax.set_ylim(bottom=0)
+    ax.set_title("throughput (requests/s; log scale above 10)")
+    ax.set_xlabel("seconds since the start")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _png(fig)
 
 
@@ -77,8 +120,10 @@ def outcome_plot(runs: Runs) -> str:
                 label=f"limited (429){suffix}")
         ax.plot(ts, [bad[t] for t in ts], _STYLES[i % 4], color="tab:red",
                 label=f"failed{suffix}")
-    ax.set_title("429s and errors per second")
-    ax.set_xlabel("s")
+        if i == 0:
+            _stage_marks(ax, r)
+    ax.set_title("per second: 429s explained by the tier's limit (limited) and failures")
+    ax.set_xlabel("seconds since the start")
     ax.legend(fontsize=7)
     return _png(fig)
 
@@ -111,9 +156,12 @@ def cpu_plot(runs: Runs) -> str | None:
                 _STYLES[i % 4], color="tab:purple", label=f"generator {label}")
         ax.plot([t for t, _ in r.generator.machine], [v for _, v in r.generator.machine],
                 _STYLES[i % 4], color="tab:gray", label=f"machine {label}")
-    ax.axhline(90, color="tab:red", linewidth=0.8)
-    ax.set_title("load generator CPU (% of one core) and machine CPU (%)")
-    ax.set_xlabel("s")
+    ax.axhline(90, color="tab:red", linewidth=0.8, linestyle="--",
+               label="saturated (>= 90 %)")
+    _stage_marks(ax, have[0][1], legend=False)
+    ax.set_ylim(0, 105)
+    ax.set_title("load generator CPU (% of one core) and machine CPU (% of all cores)")
+    ax.set_xlabel("seconds since the start")
     ax.legend(fontsize=7)
     return _png(fig)
 
