@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from harness.gateway.balancer import Balancer, TargetState
 from harness.gateway.plugin_api import Ctx, Headers, Plugin, Request, Response
-from harness.gateway.wire import REASONS, clean, header_lines
+from harness.gateway.wire import clean, header_block, status_line
 
 if TYPE_CHECKING:
     from harness.gateway.handler import Handler
@@ -25,6 +25,7 @@ __all__ = ["DROP_DOWN", "Flight", "NON_IDEMPOTENT"]
 DROP_DOWN = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
 NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
 STALE_RETRIES = 3
+_TAIL_LOWS = ["via", "x-kong-upstream-latency", "x-kong-proxy-latency", "x-kong-request-id"]
 
 
 class Flight:
@@ -70,9 +71,14 @@ class Flight:
         if self.target is not None:
             self.bal.report_status(self.target, status)
         hdrs = Headers.from_parsed(headers, lows)
-        for name in DROP_DOWN:
-            if name in lows:
-                hdrs.remove(name)
+        if "connection" in lows:
+            hdrs.remove("connection")
+        if "keep-alive" in lows:
+            hdrs.remove("keep-alive")
+        if "transfer-encoding" in lows:
+            hdrs.remove("transfer-encoding")
+        if "proxy-connection" in lows:
+            hdrs.remove("proxy-connection")
         resp = Response(status, hdrs, None, source="service")
         self.resp = resp
         if self.collected:
@@ -95,10 +101,13 @@ class Flight:
                 keep = False
         self.keep_out = keep
         tail = [("Connection", "keep-alive" if keep else "close")]
+        tail_lows = ["connection"]
         if "date" not in olows:
             tail.append(("Date", h.clock.date()))
+            tail_lows.append("date")
         if "server" not in olows:
             tail.append(("Server", h.server_header))
+            tail_lows.append("server")
         via = ""
         if "via" in olows:
             via = clean(", ".join(out.get_all("via"))) + ", "
@@ -107,32 +116,39 @@ class Flight:
                  ("X-Kong-Upstream-Latency", str(ctx.upstream_latency_ms)),
                  ("X-Kong-Proxy-Latency", str(ctx.proxy_latency_ms or 0)),
                  ("X-Kong-Request-Id", ctx.request_id)]
-        lines = header_lines(f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\n", out._items, olows)
-        lines += [f"{k}: {v}\r\n" for k, v in tail]
-        lines.append("\r\n")
-        data = "".join(lines).encode("latin-1", "replace")
+        tail_lows += _TAIL_LOWS
+        # The tail's values are ours: no CR/LF check needed for them.
+        data = (status_line(status) + header_block(out._items, olows)
+                + "".join([f"{k}: {v}\r\n" for k, v in tail])
+                + "\r\n").encode("latin-1", "replace")
         # The log phase sees the headers as sent (ngx.resp.get_headers at log time).
         out._items += tail
-        out._low += [k.lower() for k, _ in tail]
+        out._low += tail_lows
         ctx.bytes_out += len(data)
         ex.responded = True
-        ex.conn.write(data)
+        ex.conn.hold(data)   # sent by fed() or up_complete, with the body's first bytes
 
     def up_body(self, data: bytes) -> None:
         if self.no_body:
             return
         self.ctx.bytes_out += len(data)
         if self.chunked_out:
-            self.ex.conn.write(b"%x\r\n%b\r\n" % (len(data), data))
+            self.ex.conn.hold(b"%x\r\n%b\r\n" % (len(data), data))
         else:
-            self.ex.conn.write(data)
+            self.ex.conn.hold(data)
+
+    def fed(self) -> None:
+        """The upstream's bytes of one read were handled: send what they produced."""
+        conn = self.ex.conn
+        if conn._out:
+            conn.flush()
 
     def up_complete(self) -> None:
         self.done = True
         conn = self.ex.conn
         conn.streaming = None
         if self.chunked_out:
-            conn.write(b"0\r\n\r\n")
+            conn.hold(b"0\r\n\r\n")
         conn.flush()   # now, not a loop turn later
         resp = self.resp
         if resp is not None:

@@ -20,10 +20,10 @@ from harness.gateway.errors import render_error, response_type, status_message
 from harness.gateway.flight import Flight
 from harness.gateway.plugin_api import Ctx, Exit, Headers, Plugin, Request, Response
 from harness.gateway.proxy import ConnectFailed, Pool
-from harness.gateway.router import Router
+from harness.gateway.router import Match, Router
 from harness.gateway.runtime import Runtime
 from harness.gateway.upstream_uri import normalize, upstream_path
-from harness.gateway.wire import Clock, clean, head, header_lines, request_id
+from harness.gateway.wire import Clock, clean, head, header_block, request_id
 
 if TYPE_CHECKING:
     from harness.gateway.server import ClientConn, Exchange
@@ -40,6 +40,8 @@ _DROP_UP = frozenset({"host", "connection", "keep-alive", "te", "upgrade", "expe
                       "x-real-ip", "x-kong-request-id", "via"})
 KEEPALIVE_TIMEOUT = 75.0   # nginx keepalive_timeout default
 CLIENT_TIMEOUT = 60.0      # nginx client_header_timeout / client_body_timeout defaults
+ROUTE_CACHE = 4096         # (method, host, port, raw path) -> routing outcome
+_Routed = tuple[str, "Match | None", "str | None", "str | None"]
 
 
 class Handler:
@@ -60,6 +62,7 @@ class Handler:
         self.keepalive_timeout = KEEPALIVE_TIMEOUT
         self.client_timeout = CLIENT_TIMEOUT
         self._sweeper: asyncio.TimerHandle | None = None
+        self._routes: dict[tuple[str, str, int, str], _Routed] = {}
         self._no_route_plugins: list[Plugin] = sorted(
             self.chain.no_route.tables[None].values(), key=lambda p: -p.priority)
 
@@ -123,7 +126,11 @@ class Handler:
                 slash = rest.find("/")
                 raw_path = "/" if slash < 0 else rest[slash:]
         host = ex.host
-        path = normalize(raw_path or "/")
+        key = (ex.method, host, conn.port, raw_path)
+        hit = self._routes.get(key)
+        if hit is None:
+            hit = self._route(key)
+        path, m, up_path, prefix = hit
         req = Request(method=ex.method, scheme=conn.scheme, host=host, port=conn.port,
                       path=path, raw_path=raw_path, query=query,
                       headers=Headers.from_parsed(ex.headers, ex.lows),
@@ -133,7 +140,6 @@ class Handler:
         ctx.shared["request_uri"] = url
         ctx.shared["has_query"] = bool(qmark)
         ctx.bytes_in = ex.header_bytes + len(url) + 16
-        m = self.router.match(ex.method, host, conn.port, path)
         if m is None:
             await self._kong_exit(ex, req, ctx, self._no_route_plugins,
                                   Exit.error(404, "no Route matched with those values"))
@@ -152,14 +158,36 @@ class Handler:
                 exit_ = Exit(code, b"", [("Location", f"https://{host}{url}")])
             await self._kong_exit(ex, req, ctx, self._no_route_plugins, exit_)
             return
-        req.upstream_path = upstream_path(route.strip_path, m.prefix, path, view.service.path)
-        prefix = m.prefix if route.strip_path and m.prefix not in ("", "/") else None
+        req.upstream_path = up_path
         rp = self.chain.by_route[view.name]
-        collected, refused = await self.chain.access(rp, req, ctx)
+        if rp.order:
+            collected, refused = await self.chain.access(rp, req, ctx)
+        else:
+            collected, refused = [], None
         if refused is not None:
             await self._kong_exit(ex, req, ctx, collected, refused)
             return
         await self._proxy(ex, req, ctx, collected, prefix)
+
+    def _route(self, key: tuple[str, str, int, str]) -> _Routed:
+        """Normalised path, route match, upstream path and stripped prefix of a request.
+
+        Pure functions of (method, host, port, raw path), so they are cached;
+        the cache is bounded because clients choose paths (cleared when full).
+        """
+        method, host, port, raw_path = key
+        path = normalize(raw_path or "/")
+        m = self.router.match(method, host, port, path)
+        up_path: str | None = None
+        prefix: str | None = None
+        if m is not None:
+            route = m.view.route
+            up_path = upstream_path(route.strip_path, m.prefix, path, m.view.service.path)
+            prefix = m.prefix if route.strip_path and m.prefix not in ("", "/") else None
+        if len(self._routes) >= ROUTE_CACHE:
+            self._routes.clear()
+        hit = self._routes[key] = (path, m, up_path, prefix)
+        return hit
 
     # -- Kong-generated responses --------------------------------------------
     async def _kong_exit(self, ex: Exchange, req: Request, ctx: Ctx, collected: list[Plugin],
@@ -218,7 +246,7 @@ class Handler:
         if req.method != "HEAD" and status not in (204, 304):
             data += body
         ex.responded = True
-        ex.conn.write(data)
+        ex.conn.hold(data)
         ex.conn.flush()
         ctx.bytes_out = len(data)
         resp.headers = final
@@ -263,12 +291,8 @@ class Handler:
             if "trailers" in [t.strip() for t in te.split(",")]:
                 first += "TE: trailers\r\n"
         # Lines of `first` are ours (no CR/LF inside values we did not build).
-        lines = header_lines("", h._items, lows, drop)
-        lines[0] = first
-        if body_len is not None:
-            lines.append(f"Content-Length: {body_len}\r\n")
-        lines.append("\r\n")
-        return "".join(lines).encode("latin-1", "replace")
+        end = f"Content-Length: {body_len}\r\n\r\n" if body_len is not None else "\r\n"
+        return (first + header_block(h._items, lows, drop) + end).encode("latin-1", "replace")
 
     async def _proxy(self, ex: Exchange, req: Request, ctx: Ctx, collected: list[Plugin],
                      prefix: str | None) -> None:

@@ -44,6 +44,7 @@ class ExchangeSink(Protocol):
     def up_body(self, data: bytes) -> None: ...
     def up_complete(self) -> None: ...
     def up_failed(self, kind: str, got_bytes: bool) -> None: ...
+    def fed(self) -> None: ...
 
 
 class UpstreamConn(asyncio.Protocol):
@@ -89,6 +90,7 @@ class UpstreamConn(asyncio.Protocol):
             self.close()
             return
         self.got_bytes = True
+        sink = self.sink
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -101,6 +103,8 @@ class UpstreamConn(asyncio.Protocol):
             except Exception:
                 log.exception("upstream failure handling failed")
                 self.close()
+            return
+        sink.fed()   # what the callbacks wrote goes out now, in one send
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -187,8 +191,14 @@ class UpstreamConn(asyncio.Protocol):
         self._headers = []
         self._lows = []
         self._timeout = read_timeout
-        self._last_rx = self.loop.time()
-        self._timer = self.loop.call_later(read_timeout, self._check_timeout)
+        now = self._last_rx = self.loop.time()
+        # One timer per connection, kept across exchanges: _check_timeout re-arms
+        # from _last_rx, so a timer due no later than this deadline is good enough.
+        timer = self._timer
+        if timer is None or timer.when() > now + read_timeout:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_later(read_timeout, self._check_timeout)
         if data:
             self.transport.write(data)
 
@@ -200,7 +210,7 @@ class UpstreamConn(asyncio.Protocol):
     def _check_timeout(self) -> None:
         self._timer = None
         if self.sink is None:
-            return
+            return   # idle in the pool: the next exchange arms a timer again
         idle = self.loop.time() - self._last_rx
         if self._paused:
             # We stopped reading (slow client): not the upstream's fault.
@@ -218,7 +228,6 @@ class UpstreamConn(asyncio.Protocol):
 
     def _finish(self, keep_alive: bool) -> None:
         sink, self.sink = self.sink, None
-        self._cancel_timer()
         self.resume_reading()
         if keep_alive and self.requests < MAX_REQUESTS and not self.closed and not self.sending:
             self.pool.release(self)

@@ -70,6 +70,17 @@ def validate_host(host: str) -> str | None:
     return host[:end].lower()
 
 
+_NAMES: dict[bytes, tuple[str, str]] = {}   # header name bytes -> (as sent, lower-case)
+
+
+def _header_name(name: bytes) -> tuple[str, str]:
+    k = name.decode("latin-1")
+    names = (k, k.lower())
+    if len(_NAMES) < 512:   # bounded: clients choose header names
+        _NAMES[name] = names
+    return names
+
+
 def _host_from_target(url: bytes) -> str | None:
     """The authority of an absolute-form request target (RFC 9112 §3.2.2), else None."""
     if url[:1] == b"/" or b"://" not in url:
@@ -329,9 +340,11 @@ class ClientConn(asyncio.Protocol):
             # A chunked body's trailer: nginx discards request trailers. It must
             # not reach the request's headers, which plugins are using right now.
             return
-        k = name.decode("latin-1")
-        ex.headers.append((k, value.decode("latin-1")))
-        ex.lows.append(k.lower())
+        names = _NAMES.get(name)
+        if names is None:
+            names = _header_name(name)
+        ex.headers.append((names[0], value.decode("latin-1")))
+        ex.lows.append(names[1])
 
     def on_headers_complete(self) -> None:
         ex = self.parsing
@@ -340,10 +353,16 @@ class ClientConn(asyncio.Protocol):
         ex.method = p.get_method().decode("ascii", "replace")
         ex.http_version = p.get_http_version()
         ex.keep_alive = p.should_keep_alive()
+        lows = ex.lows
+        if ("content-length" not in lows and "transfer-encoding" not in lows
+                and "expect" not in lows and lows.count("host") == 1 and ex.url[:1] == b"/"):
+            # The common case (origin-form, bodiless, one Host) without a Python loop.
+            self._queue(ex, ex.headers[lows.index("host")][1], False, False)
+            return
         has_body = False
         expect = False
         hosts: list[str] = []
-        for lk, (_, v) in zip(ex.lows, ex.headers):
+        for lk, (_, v) in zip(lows, ex.headers):
             if lk == "host":
                 hosts.append(v)
             elif lk == "content-length":
@@ -363,6 +382,10 @@ class ClientConn(asyncio.Protocol):
                 self.parse_error = 400
                 raise httptools.HttpParserError("missing or duplicate Host")
             host = hosts[0] if hosts else ""
+        self._queue(ex, host, has_body, expect)
+
+    def _queue(self, ex: Exchange, host: str, has_body: bool, expect: bool) -> None:
+        """Headers complete: validate the Host (nginx) and schedule the request."""
         valid = validate_host(host) if host else ""
         if valid is None:
             self.parse_error = 400
@@ -442,6 +465,11 @@ class ClientConn(asyncio.Protocol):
         out.append(data)
         if len(out) == 1:
             self.loop.call_soon(self.flush)
+
+    def hold(self, data: bytes) -> None:
+        """Queue output the caller sends with flush() itself (no loop callback)."""
+        if not self.closed and self.transport is not None:
+            self._out.append(data)
 
     def flush(self) -> None:
         out = self._out

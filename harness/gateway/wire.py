@@ -9,10 +9,11 @@ from random import getrandbits
 
 from harness.gateway.plugin_api import Headers
 
-__all__ = ["REASONS", "Clock", "clean", "head", "header_lines", "request_id"]
+__all__ = ["REASONS", "Clock", "clean", "head", "header_block", "request_id", "status_line"]
 
 REASONS = {s.value: s.phrase for s in HTTPStatus}
 REASONS[494] = "Request Header Or Cookie Too Large"
+_STATUS_LINES = {code: f"HTTP/1.1 {code} {phrase}\r\n" for code, phrase in REASONS.items()}
 
 
 def request_id() -> str:
@@ -40,23 +41,29 @@ def clean(value: str) -> str:
     return value.replace("\r", "").replace("\n", "")
 
 
-def header_lines(first: str, items: list[tuple[str, str]], lows: list[str],
-           drop: frozenset[str] | set[str] = frozenset()) -> list[str]:
-    """`Name: value` lines; CR/LF in a value (set by a plugin) is removed."""
-    lines = [first]
+def header_block(items: list[tuple[str, str]], lows: list[str],
+                 drop: frozenset[str] | set[str] = frozenset()) -> str:
+    """`Name: value\r\n` lines joined; CR/LF in a value (set by a plugin) is removed."""
     if drop:
-        lines += [f"{k}: {v}\r\n" for (k, v), low in zip(items, lows) if low not in drop]
+        parts = [f"{k}: {v}\r\n" for (k, v), low in zip(items, lows) if low not in drop]
     else:
-        lines += [f"{k}: {v}\r\n" for k, v in items]
-    # One newline per line unless a value smuggled its own: then clean them all.
-    if "".join(lines[1:]).count("\n") != len(lines) - 1:
-        lines = [first] + [f"{k}: {clean(v)}\r\n" for (k, v), low in zip(items, lows)
-                           if low not in drop]
-    return lines
+        parts = [f"{k}: {v}\r\n" for k, v in items]
+    block = "".join(parts)
+    # One CR and one LF per line unless a value smuggled its own: then clean them all.
+    n = len(parts)
+    if block.count("\n") != n or block.count("\r") != n:
+        block = "".join(f"{k}: {clean(v)}\r\n" for (k, v), low in zip(items, lows)
+                        if low not in drop)
+    return block
+
+
+def status_line(status: int) -> str:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\n"
+    return line
 
 
 def head(status: int, headers: Headers) -> bytes:
-    lines = header_lines(f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\n", headers._items,
-                   headers._low)
-    lines.append("\r\n")
-    return "".join(lines).encode("latin-1", "replace")
+    return (status_line(status) + header_block(headers._items, headers._low)
+            + "\r\n").encode("latin-1", "replace")
