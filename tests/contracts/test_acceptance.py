@@ -88,3 +88,18 @@ def test_token_spec_is_minted_at_send_time_with_the_tenant_claim(http_server):
 
     claims = pyjwt.decode(seen["auth"].split()[1], options={"verify_signature": False})
     assert claims["tenant_id"] == "acme" and claims["exp"] - claims["iat"] <= 3600
+
+
+def test_changing_the_global_size_limit_changes_the_request_size_cases(config_copy):
+    load_scenarios(ROOT / "scenarios" / "contract")
+    sc = REGISTRY["request-size"]
+    edit(config_copy / "kong/declarative-config/kong.yml",
+         "allowed_payload_size: 1\n", "allowed_payload_size: 2\n")
+    cases = {c.name: c.expected for c in sc.expand(load_gateway(config_copy))}
+    at = cases["body-at-limit@users"]
+    assert at is not None and at.upstream is not None
+    assert (len(at.request.body), at.upstream.body_size) == (2 * 1048576, 2 * 1048576)
+    over = cases["declared-over-limit@users"]
+    assert over is not None and over.request.header("Content-Length") == str(2 * 1048576 + 1)
+    assert over.response.status == (413,)
+    assert "declared-over-limit@files" in cases  # the 25 MB override keeps its own case

@@ -102,3 +102,11 @@ def test_header_one_of_and_elapsed_limit():
     assert m is not None and m.what == "header Retry-After"
     m = compare(exp, cap(429, headers=[("Retry-After", "2")]))
     assert m is not None and m.what == "response time"
+
+
+def test_upstream_body_size_is_compared():
+    exp = Expected(REQ, upstream=ExpectedUpstream(body_size=1048576))
+    m = compare(exp, cap(body=echo(body_size=1048575)))
+    assert m is not None
+    assert m.message.splitlines()[0] == "expected upstream body size to be 1048576, got 1048575"
+    assert compare(exp, cap(body=echo(body_size=1048576))) is None
