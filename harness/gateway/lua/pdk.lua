@@ -561,6 +561,30 @@ local function encode_serialize(t)
   return concat(buf)
 end
 
+-- kong.ctx.shared goes back to Python only when changed: a new key (seen by
+-- __newindex) or a value that came in and is now different or gone.
+local function shared_changed(st)
+  if st.shared_dirty then
+    return true
+  end
+  local flat, shared = st.shared_flat, st.shared
+  for i = 1, #flat, 2 do
+    if shared[flat[i]] ~= flat[i + 1] then
+      return true
+    end
+  end
+  return false
+end
+
+local function shared_table(st, initial)
+  return setmetatable(initial, {
+    __newindex = function(t, k, v)
+      rawset(t, k, v)
+      st.shared_dirty = true
+    end,
+  })
+end
+
 -- Result of a step, as one tuple for Python:
 -- kind, ops, authenticated, consumer username, credential key, serialize (JSON text, or
 -- the table when it has no exact JSON form), dirty shared table, exit status, exit body,
@@ -575,22 +599,13 @@ local function step(co, st, ok, kind, detail)
   end
   local consumer, cred = st.consumer, st.credential
   return kind, pending_ops(st), st.authenticated, consumer and consumer.username,
-         cred and cred.key, encode_serialize(st.serialize), st.shared_dirty and st.shared or nil,
+         cred and cred.key, encode_serialize(st.serialize), shared_changed(st) and st.shared or nil,
          st.exit_status, st.exit_body, st.exit_headers, detail, st.new_plugin
-end
-
-local function shared_table(st, initial)
-  return setmetatable(initial, {
-    __newindex = function(t, k, v)
-      rawset(t, k, v)
-      st.shared_dirty = true
-    end,
-  })
 end
 
 local function start(handler, phase, conf, handle, plugin_name, now, method, scheme, host, port,
                      path, query, client_ip, route_name, route_id, service_name, service_id,
-                     consumer_name, cred_key, cred_id, shared, plugin)
+                     consumer_name, cred_key, cred_id, plugin, ...)
   local st = { handle = handle, plugin_name = plugin_name, now = now, method = method,
                scheme = scheme, host = host, port = port, path = path, query = query,
                client_ip = client_ip, route = entity(ROUTES, route_name, route_id),
@@ -609,7 +624,13 @@ local function start(handler, phase, conf, handle, plugin_name, now, method, sch
     end
     st.credential = c
   end
-  st.shared = shared_table(st, shared)
+  -- kong.ctx.shared's plain values come flat (key, value, ...): cheaper than a
+  -- Python dict converted to a table.
+  local flat, shared = { ... }, {}
+  for i = 1, #flat, 2 do
+    shared[flat[i]] = flat[i + 1]
+  end
+  st.shared, st.shared_flat = shared_table(st, shared), flat
   local co = coroutine.create(run_phase)
   STATES[co] = st
   return step(co, st, coroutine.resume(co, handler, phase, conf, st))

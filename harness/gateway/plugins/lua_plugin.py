@@ -88,8 +88,8 @@ class LuaPlugin(Plugin):
                                         entity_id("services", s.name, s.id))
             rname, rid, sname, sid = view.route.name, ids[1], view.service.name, ids[2]
         cred = ctx.credential
-        shared = vm.lua.table_from({k: v for k, v in ctx.shared.items()
-                                    if isinstance(v, (str, int, float, bool))})
+        shared = [x for k, v in ctx.shared.items() if isinstance(v, (str, int, float, bool))
+                  for x in (k, v)]
         mine = ctx.plugin.get(self.name)
         plugin_tbl = mine.get("__lua__") if mine is not None else None  # None: Lua makes it
         result = vm.start(self.handler, phase, self.conf, handle, self.name, time.time(),
@@ -97,7 +97,7 @@ class LuaPlugin(Plugin):
                           req.client_ip, rname, rid, sname, sid,
                           ctx.consumer.username if ctx.consumer else None, cred,
                           _credential_id(cred) if cred else None,
-                          shared, plugin_tbl)
+                          plugin_tbl, *shared)
         return handle, result
 
     async def _run(self, phase: str, req: Request, ctx: Ctx) -> None:
@@ -156,9 +156,13 @@ class LuaPlugin(Plugin):
             ctx.plugin.setdefault(self.name, {})["__lua__"] = new_plugin
         vm.apply_ops(req, ops)
         if shared is not None:
-            for k, v in shared.items():
+            now = {str(k): v for k, v in shared.items()}
+            for k in [k for k, v in ctx.shared.items()
+                      if isinstance(v, (str, int, float, bool)) and k not in now]:
+                del ctx.shared[k]   # set to nil in Lua
+            for k, v in now.items():
                 if isinstance(v, (str, int, float, bool)):
-                    ctx.shared[str(k)] = v
+                    ctx.shared[k] = v
         if authenticated:
             ctx.consumer = ctx.gateway.consumers.get(str(username)) if username else None
             ctx.credential = str(cred_key) if cred_key else None

@@ -137,3 +137,21 @@ end"""))
     c = run_access(p, request())
     p.header_filter(request(), Response(200, Headers()), c)
     assert c.serialize["seen"] == "from access"
+
+
+def test_kong_ctx_shared_plain_values_reach_lua_and_changes_come_back(tmp_path):
+    p = make_plugin(tmp_path, handler("""
+function H:access(conf)
+  local s = kong.ctx.shared
+  kong.service.request.set_header("X-Shared", table.concat({ s.text, tostring(s.n),
+    tostring(s.yes), tostring(s.obj) }, " "))
+  s.n = s.n + 1
+  s.text = nil
+end"""))
+    c = ctx()
+    c.shared.update(text="t", n=41, yes=True, obj={"not": "plain"})
+    req = request()
+    run_access(p, req, c)
+    assert req.headers.get("X-Shared") == "t 41 true nil"
+    assert c.shared["n"] == 42 and c.shared["obj"] == {"not": "plain"}
+    assert "text" not in c.shared and c.shared["yes"] is True
