@@ -100,30 +100,34 @@ class Flight:
             else:
                 keep = False
         self.keep_out = keep
-        tail = [("Connection", "keep-alive" if keep else "close")]
-        tail_lows = ["connection"]
-        if "date" not in olows:
-            tail.append(("Date", h.clock.date()))
-            tail_lows.append("date")
-        if "server" not in olows:
-            tail.append(("Server", h.server_header))
-            tail_lows.append("server")
-        via = ""
+        connection = "keep-alive" if keep else "close"
+        date = None if "date" in olows else h.clock.date()
+        server = None if "server" in olows else h.server_header
+        via = f"1.1 {h.via}"
         if "via" in olows:
-            via = clean(", ".join(out.get_all("via"))) + ", "
+            via = clean(", ".join(out.get_all("via"))) + ", " + via
             out.remove("via")
-        tail += [("Via", f"{via}1.1 {h.via}"),
-                 ("X-Kong-Upstream-Latency", str(ctx.upstream_latency_ms)),
-                 ("X-Kong-Proxy-Latency", str(ctx.proxy_latency_ms or 0)),
-                 ("X-Kong-Request-Id", ctx.request_id)]
-        tail_lows += _TAIL_LOWS
+        up_ms = str(ctx.upstream_latency_ms)
+        proxy_ms = str(ctx.proxy_latency_ms or 0)
+        rid = ctx.request_id
         # The tail's values are ours: no CR/LF check needed for them.
         data = (status_line(status) + header_block(out._items, olows)
-                + "".join([f"{k}: {v}\r\n" for k, v in tail])
-                + "\r\n").encode("latin-1", "replace")
-        # The log phase sees the headers as sent (ngx.resp.get_headers at log time).
-        out._items += tail
-        out._low += tail_lows
+                + f"Connection: {connection}\r\n"
+                + (f"Date: {date}\r\n" if date is not None else "")
+                + (f"Server: {server}\r\n" if server is not None else "")
+                + f"Via: {via}\r\nX-Kong-Upstream-Latency: {up_ms}\r\n"
+                f"X-Kong-Proxy-Latency: {proxy_ms}\r\nX-Kong-Request-Id: {rid}\r\n\r\n"
+                ).encode("latin-1", "replace")
+        if self.collected:
+            # The log phase sees the headers as sent (ngx.resp.get_headers at log time).
+            out.add("Connection", connection)
+            if date is not None:
+                out.add("Date", date)
+            if server is not None:
+                out.add("Server", server)
+            out._items += [("Via", via), ("X-Kong-Upstream-Latency", up_ms),
+                           ("X-Kong-Proxy-Latency", proxy_ms), ("X-Kong-Request-Id", rid)]
+            out._low += _TAIL_LOWS
         ctx.bytes_out += len(data)
         ex.responded = True
         ex.conn.hold(data)   # sent by fed() or up_complete, with the body's first bytes

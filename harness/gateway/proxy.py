@@ -19,6 +19,8 @@ from typing import Protocol
 
 import httptools
 
+from harness.gateway.wire import header_name
+
 __all__ = ["ConnectFailed", "ExchangeSink", "Key", "Pool", "UpstreamConn"]
 
 log = logging.getLogger("harness.gateway")
@@ -147,9 +149,9 @@ class UpstreamConn(asyncio.Protocol):
 
     # -- httptools callbacks -------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
-        k = name.decode("latin-1")
-        self._headers.append((k, value.decode("latin-1")))
-        self._lows.append(k.lower())
+        names = header_name(name)
+        self._headers.append((names[0], value.decode("latin-1")))
+        self._lows.append(names[1])
 
     def on_headers_complete(self) -> None:
         sink = self.sink

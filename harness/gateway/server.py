@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING
 import httptools
 
 from harness.errors import ClientBodyError
+from harness.gateway.wire import header_name
 
 if TYPE_CHECKING:
     from harness.gateway.handler import Handler
@@ -68,17 +69,6 @@ def validate_host(host: str) -> str | None:
     if end <= 0:
         return None
     return host[:end].lower()
-
-
-_NAMES: dict[bytes, tuple[str, str]] = {}   # header name bytes -> (as sent, lower-case)
-
-
-def _header_name(name: bytes) -> tuple[str, str]:
-    k = name.decode("latin-1")
-    names = (k, k.lower())
-    if len(_NAMES) < 512:   # bounded: clients choose header names
-        _NAMES[name] = names
-    return names
 
 
 def _host_from_target(url: bytes) -> str | None:
@@ -346,9 +336,7 @@ class ClientConn(asyncio.Protocol):
             # A chunked body's trailer: nginx discards request trailers. It must
             # not reach the request's headers, which plugins are using right now.
             return
-        names = _NAMES.get(name)
-        if names is None:
-            names = _header_name(name)
+        names = header_name(name)
         ex.headers.append((names[0], value.decode("latin-1")))
         ex.lows.append(names[1])
 

@@ -9,11 +9,26 @@ from random import getrandbits
 
 from harness.gateway.plugin_api import Headers
 
-__all__ = ["REASONS", "Clock", "clean", "head", "header_block", "request_id", "status_line"]
+__all__ = ["REASONS", "Clock", "clean", "head", "header_block", "header_name", "request_id",
+           "status_line"]
 
 REASONS = {s.value: s.phrase for s in HTTPStatus}
 REASONS[494] = "Request Header Or Cookie Too Large"
 _STATUS_LINES = {code: f"HTTP/1.1 {code} {phrase}\r\n" for code, phrase in REASONS.items()}
+
+
+_NAMES: dict[bytes, tuple[str, str]] = {}   # header name bytes -> (as sent, lower-case)
+
+
+def header_name(name: bytes) -> tuple[str, str]:
+    """A parsed header name as sent and lower-cased, cached for the common names."""
+    names = _NAMES.get(name)
+    if names is None:
+        k = name.decode("latin-1")
+        names = (k, k.lower())
+        if len(_NAMES) < 512:   # bounded: peers choose header names
+            _NAMES[name] = names
+    return names
 
 
 def request_id() -> str:
