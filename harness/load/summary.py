@@ -125,7 +125,7 @@ def isolation(profile: Profile, stages: list[StageFigures], flood_tenant: str,
             leaked = True
             notes.append(f"{kind}: p95 +{change[kind]:.0%} during the flood")
     flood_txt = (f"flood tenant {flood_tenant}: {flood.requests} requests, "
-                 f"{flood.limited_ratio:.0%} limited" if flood else "no flood traffic")
+                 f"{flood.limited_ratio:.1%} limited" if flood else "no flood traffic")
     verdict = "the flood leaked into the others: " + "; ".join(notes) if leaked else \
         "isolated: no other tier was limited or failed, p95 within " \
         f"+{tolerance:.0%} of its baseline"

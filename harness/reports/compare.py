@@ -52,10 +52,13 @@ def _figures(prefix: str, old: Figures | None, new: Figures | None, tol: Toleran
     for q in ("p50", "p95", "p99"):
         o = getattr(old.latency, q) if old and old.latency else None
         n = getattr(new.latency, q) if new and new.latency else None
-        bad = (enough and o is not None and n is not None and n > o * (1 + tol.latency_rel)
-               and n - o > tol.latency_abs_ms)
-        rows.append(Row(f"{prefix}.{q}_ms", o, n, bad,
-                        f"> +{tol.latency_rel:.0%} and +{tol.latency_abs_ms:g} ms" if bad else ""))
+        worse = (o is not None and n is not None and n > o * (1 + tol.latency_rel)
+                 and n - o > tol.latency_abs_ms)
+        bad = enough and worse
+        # Say why a big rise is not flagged, so a reader does not take it for a pass.
+        note = (f"> +{tol.latency_rel:.0%} and +{tol.latency_abs_ms:g} ms" if bad else
+                f"not judged: under {tol.min_samples} 2xx in a run" if worse else "")
+        rows.append(Row(f"{prefix}.{q}_ms", o, n, bad, note))
     o_rps, n_rps = (old.rps if old else None), (new.rps if new else None)
     # Closed-model throughput is noisy on small slices: only judged on >= 5x min_samples.
     bad = (duration_comparable and o_rps is not None and n_rps is not None

@@ -77,7 +77,10 @@ def render_html(r: LoadReport) -> str:
         parts += ["<h2>Totals</h2>", table(_HEAD, figures_rows({"all": r.totals}))]
     parts += ["<h2>Per tier</h2>", table(_HEAD, figures_rows(r.per_tier)),
               "<h2>Per route</h2>", table(_HEAD, figures_rows(r.per_route)),
-              "<h2>Per tenant</h2>", table(_HEAD, figures_rows(r.per_tenant))]
+              "<h2>Per tenant</h2>",
+              "<p>Counts only: latencies are recorded per tier and route, not per tenant.</p>",
+              table(["tenant", "requests", "rps", "limited", "failed", "statuses"],
+                    [row[:3] + row[7:] for row in figures_rows(r.per_tenant)])]
     if r.isolation is not None:
         iso = r.isolation
         rows = [[escape(k), _lat(iso.baseline[k], "p95") if k in iso.baseline else "–",
@@ -86,8 +89,12 @@ def render_html(r: LoadReport) -> str:
                  str(iso.during[k].limited), str(iso.during[k].failed)]
                 for k in iso.during]
         parts += ["<h2>Noisy-neighbour isolation</h2>", f"<p>{escape(iso.summary)}</p>",
-                  table(["tier", "p95 before (ms)", "p95 during flood (ms)", "change",
-                         "limited during", "failed during"], rows)]
+                  table(["tier", "p95 without flood (ms)", "p95 during flood (ms)", "change",
+                         "limited during", "failed during"], rows),
+                  "<p>Without flood: the busiest stage with no flooding user (before or "
+                  "after the flood); during: the busiest stage with it. Small stages make "
+                  "p95 noisy; a tier counts as affected when it is limited or fails, or its "
+                  "p95 rises by more than half.</p>"]
     for st in r.per_stage:
         parts += [f"<h3>Stage {st.index} ({st.start_s:g}–{st.end_s:g} s, users "
                   f"{escape(str(st.users))})</h3>", table(_HEAD, figures_rows(st.per_tier))]

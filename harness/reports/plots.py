@@ -62,19 +62,20 @@ def latency_plot(runs: Runs) -> str:
     fig, axes = plt.subplots(len(kinds) or 1, 1, figsize=(9, 2.4 * max(len(kinds), 1)),
                              squeeze=False, sharex=True)
     for ax, kind in zip(axes[:, 0], kinds or ["-"]):
-        served = 0
+        served = []
         for i, (label, r) in enumerate(runs):
             pts = [p for p in r.series if p.kind == kind and p.p50 is not None]
-            served += sum(p.ok for p in pts)
+            served.append(f"{label} {sum(p.ok for p in pts)}".strip())
             for q, color, marker in _QUANTILES:
                 ax.plot([p.t for p in pts], [getattr(p, q) for p in pts], _STYLES[i % 4],
                         color=color, marker=marker, markersize=3, linewidth=1.2,
                         label=f"{q} {label}" if len(runs) > 1 else q)
             if i == 0:
                 _stage_marks(ax, r)
-        ax.set_title(f"{kind}: latency of 2xx responses per second (ms), {served} served")
+        ax.set_title(f"{kind}: latency of 2xx responses per second (ms); served: "
+                     + ", ".join(served))
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=7, ncol=4, loc="upper right")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     axes[-1, 0].set_xlabel("seconds since the start (dotted: stage boundaries)")
     return _png(fig)
 
@@ -83,6 +84,7 @@ def throughput_plot(runs: Runs) -> str:
     """Requests per second: per tier for one run (so a flood is told from the steady
     tiers), the total per run when runs are overlaid."""
     fig, ax = plt.subplots(figsize=(9, 2.8))
+    peak = 0
     for i, (label, r) in enumerate(runs):
         per_t: dict[int, int] = defaultdict(int)
         per_kind: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
@@ -90,6 +92,7 @@ def throughput_plot(runs: Runs) -> str:
             per_t[p.t] += p.requests
             per_kind[p.kind][p.t] += p.requests
         ts = sorted(per_t)
+        peak = max([peak, *per_t.values()])
         ax.plot(ts, [per_t[t] for t in ts], _STYLES[i % 4], color="black", linewidth=1.5,
                 label=f"all {label}".strip())
         if len(runs) == 1 and len(per_kind) > 1:
@@ -97,9 +100,10 @@ def throughput_plot(runs: Runs) -> str:
                 ax.plot(ts, [counts.get(t, 0) for t in ts], linewidth=1, label=kind)
         if i == 0:
             _stage_marks(ax, r)
-    ax.set_yscale("symlog", linthresh=10)   # a flood and a few steady users on one plot
+    if peak > 100:     # a flood and a few steady users on one plot: log scale above 10
+        ax.set_yscale("symlog", linthresh=10)
     ax.set_ylim(bottom=0)
-    ax.set_title("throughput (requests/s; log scale above 10)")
+    ax.set_title("throughput (requests/s" + ("; log scale above 10)" if peak > 100 else ")"))
     ax.set_xlabel("seconds since the start")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _png(fig)
