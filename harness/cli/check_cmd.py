@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from harness.pytest_plugin import REPORT_KEY
 from harness.validate import run_checks
 
 
@@ -33,6 +32,11 @@ class _ReportPath:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Imported only now: pytest loads the plugin itself (conftest.py) and must be
+        # the first to import it, or it warns that it cannot rewrite it (an error
+        # under filterwarnings=error).
+        from harness.pytest_plugin import REPORT_KEY
+
         self.path = session.config.stash.get(REPORT_KEY, None)
 
 
