@@ -65,7 +65,7 @@ async def request_uri(uri: str, *, method: str = "GET", headers: dict[str, str] 
         head = f"{method} {target} HTTP/1.1\r\n" + "".join(
             f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
         writer.write(head.encode("latin-1") + (body or b""))
-        await _read(writer.drain(), timeout)  # type: ignore[arg-type]
+        await _read(writer.drain(), timeout)
         return await _response(reader, timeout, method)
     except (ConnectionError, asyncio.IncompleteReadError) as exc:
         raise HttpError("closed" if isinstance(exc, asyncio.IncompleteReadError)

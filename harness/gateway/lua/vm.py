@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import lupa.luajit21 as lupa
+import lupa.luajit21 as lupa  # type: ignore[import-untyped]
 
 from harness.gateway.plugin_api import Ctx, Request
 from harness.model import Consumer

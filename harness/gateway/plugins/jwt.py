@@ -264,7 +264,7 @@ class JwtPlugin(Plugin):
         now = int(time.time())  # ngx.time(): whole seconds, no leeway
         errors: dict[str, str] = {}
         for name in cfg.claims_to_verify or []:
-            value = claims.get(name)
+            value: Any = claims.get(name)
             if not _is_number(value):
                 errors[name] = "must be a number"
             elif name == "exp" and value <= now:
