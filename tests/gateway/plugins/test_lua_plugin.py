@@ -174,3 +174,19 @@ def test_connection_listed_headers_are_cleared_before_context_is_set(runtime, ga
     assert exc is None and "X-Secret" not in req.headers
     assert req.headers.get("Connection") == "keep-alive"
     assert req.headers.get("X-Tenant-ID") == "acme"
+
+
+def test_claims_remembered_per_token_never_leak_to_another_token(runtime, gateway):
+    async def body(chain, directory):
+        alice, bob = MINTER.mint("acme", sub="alice"), MINTER.mint("acme", sub="bob")
+        other = MINTER.mint("globex", sub="alice")
+        users = []
+        for token in (alice, bob, alice, bob):
+            exc, req, _ = await chain.send("acme.app.example.com", token)
+            assert exc is None
+            users.append(req.headers.get("X-Tenant-User"))
+        refused, _, _ = await chain.send("acme.app.example.com", other)
+        return users, refused
+    users, refused = scenario(runtime, gateway, body)
+    assert users == ["alice", "bob", "alice", "bob"]
+    assert refused.status == 403
