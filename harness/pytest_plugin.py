@@ -323,7 +323,10 @@ class _Recorder:
             prev = self.results.get(report.nodeid)
             if prev is not None and prev.outcome == "failed":
                 return
-            if report.skipped:
+            xfail = getattr(report, "wasxfail", None)
+            if report.skipped and xfail is not None:
+                msg = f"expected failure: {xfail}"   # an open finding (xfail)
+            elif report.skipped:
                 lr = report.longrepr
                 msg = lr[2] if isinstance(lr, tuple) else str(lr)
                 msg = msg.removeprefix("Skipped: ")
