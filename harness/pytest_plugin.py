@@ -197,7 +197,7 @@ def _compose_target(config: pytest.Config) -> Iterator[Target]:
         pytest.skip("compose target: harness.stack.compose is not in the tree yet")
     from harness.stack import compose
 
-    stack, target = compose.start_for_tests(root=_root(config))  # type: ignore[attr-defined]
+    stack, target = compose.start_for_tests(root=_root(config))
     try:
         yield target
     finally:
