@@ -40,6 +40,10 @@ class _ReplyError(RedisError):
     pass
 
 
+# (number of keys, *ttls) -> (command head up to the keys, the ttls): see incr_windows
+_FRAMES: dict[tuple[int, ...], tuple[bytes, bytes]] = {}
+
+
 def encode(*args: bytes | str | int) -> bytes:
     out = [b"*%d\r\n" % len(args)]
     for a in args:
@@ -255,7 +259,14 @@ class RedisClient:
     async def incr_windows(self, keys: list[str], ttls: list[int]) -> list[int]:
         """INCR each key (EXPIRE ttl when new); the values before this increment."""
         n = len(keys)
-        payload = encode(b"EVALSHA", INCR_SHA, n, *keys, *ttls)
+        frame = _FRAMES.get((n, *ttls))
+        if frame is None:
+            # Only the keys change between calls: the rest of the command is made once.
+            frame = _FRAMES[(n, *ttls)] = (
+                b"*%d\r\n" % (3 + n + len(ttls)) + encode(b"EVALSHA", INCR_SHA, n)[4:],
+                encode(*ttls)[len(b"*%d\r\n" % len(ttls)):])
+        payload = b"".join([frame[0], *[b"$%d\r\n%s\r\n" % (len(b), b)
+                                        for b in [k.encode() for k in keys]], frame[1]])
         try:
             result = await self.call(payload)
         except _ReplyError as exc:

@@ -227,3 +227,21 @@ def test_redis_client_works_on_uvloop_like_the_gateway(redis_server):
             client.close()
 
     assert uvloop.run(go()) == [0, 0]
+
+
+def test_script_command_built_from_a_cached_frame_is_the_whole_encoding(monkeypatch):
+    from harness.gateway.plugins import _redis
+
+    sent = []
+
+    async def fake_call(self, payload):
+        sent.append(payload)
+        return [0, 0]
+
+    monkeypatch.setattr(_redis.RedisClient, "call", fake_call)
+    client = _redis.RedisClient("127.0.0.1", 1, timeout=1)
+    keys = ["ratelimit:0:0:acme:60000:minute", "ratelimit:0:0:caf\u00e9:0:hour"]
+    for _ in range(2):   # the second call uses the cached frame
+        asyncio.run(client.incr_windows(keys, [60, 3600]))
+    whole = _redis.encode(b"EVALSHA", _redis.INCR_SHA, 2, *keys, 60, 3600)
+    assert sent == [whole, whole]
