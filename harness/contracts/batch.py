@@ -57,7 +57,9 @@ class Batches:
             done = self._outcomes.get(scenario.short_name)
             if done is None:
                 done = self._outcomes[scenario.short_name] = _run_all(scenario, ctx, cases)
-        return done.pop(case.name)
+        replay = done.pop(case.name, None)
+        # A second run of the same item (a rerun plugin, a repeated id) runs it again.
+        return replay if replay is not None else _one(scenario, ctx, case)
 
 
 def _one(scenario: Scenario, ctx: ScenarioContext, case: Case) -> Outcome:

@@ -71,3 +71,13 @@ def test_only_the_selected_cases_run_in_the_batch() -> None:
     b.plan([(sc, cases[1]), (sc, cases[3])])   # e.g. -k deselected c0 and c2
     b.run(sc, CTX, cases[1])
     assert sorted(calls) == ["c1", "c3"]
+
+
+def test_an_item_run_twice_runs_its_case_again_the_second_time() -> None:
+    calls: list[str] = []
+    sc, cases = _scenario(lambda ctx, case: calls.append(case.name), 2, concurrency=2)
+    b = Batches()
+    b.plan([(sc, c) for c in cases])
+    b.run(sc, CTX, cases[0])
+    b.run(sc, CTX, cases[0])
+    assert sorted(calls) == ["c0", "c0", "c1"]
