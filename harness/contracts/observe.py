@@ -35,7 +35,7 @@ METRIC = "kong_http_requests_total"
 # Exported by every Kong node whatever its traffic: its sample time is the node's last scrape.
 SCRAPE_PROBE = "kong_datastore_reachable"
 # Kong's log phase runs after the response is sent: what a reading waits for it.
-LOG_SETTLE_S = 0.25
+LOG_SETTLE_S = 0.5
 
 Labels = dict[str, str]
 
