@@ -30,7 +30,8 @@ def main(argv: list[str]) -> int:
         found = sorted(Path(reports).rglob("conformance-*.json"))
         doc = json.loads(found[-1].read_text()) if found else None  # read before cleanup
     tail = proc.stdout.strip().splitlines()[-1:] or ["(no output)"]
-    print(f"pytest scenarios/ (native, start-up included): {wall:.1f} s wall, exit {proc.returncode}")
+    print(f"pytest scenarios/ (native, start-up included): {wall:.1f} s wall, "
+          f"exit {proc.returncode}")
     print(f"pytest summary: {tail[0]}")
     if doc is None:
         print("no conformance report was written")

@@ -331,8 +331,8 @@ class _Recorder:
                 msg = lr[2] if isinstance(lr, tuple) else str(lr)
                 msg = msg.removeprefix("Skipped: ")
             elif report.failed:
-                msg = str(getattr(report.longrepr, "reprcrash", None) and
-                          report.longrepr.reprcrash.message or report.longreprtext)  # type: ignore[union-attr]
+                crash = getattr(report.longrepr, "reprcrash", None)
+                msg = str(crash.message if crash is not None else report.longreprtext)
             else:
                 msg = ""
             own = dict(report.user_properties).get("case_elapsed_s")

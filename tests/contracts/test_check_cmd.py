@@ -13,8 +13,8 @@ def test_check_collects_the_contract_suite_and_prints_the_report_path(tmp_path):
     # The console script, as README's ./scripts/check runs it (`python -m harness`
     # imports differently and hid an early-import failure).
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "harness"), "check", "--root", str(ROOT), "--skip-validate",
-         "--", "--collect-only", "--report-dir", str(tmp_path)],
+        [str(Path(sys.executable).parent / "harness"), "check", "--root", str(ROOT),
+         "--skip-validate", "--", "--collect-only", "--report-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "test_contract[routing/" in proc.stdout
