@@ -111,9 +111,8 @@ class LuaVM:
         headers = req.headers
         for i in range(0, len(f) - 2, 3):
             op, name = f[i], f[i + 1]
-            if op == "c":
-                if name in headers:  # most cleared names are absent: a cheap check
-                    headers.remove(name)
+            if op == "c":   # pdk.lua already dropped clears of names known to be absent
+                headers.remove(name)
             elif op == "s":
                 headers.set(name, f[i + 2])
             else:
