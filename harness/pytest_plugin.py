@@ -168,7 +168,9 @@ def _native_target(config: pytest.Config, gw: Gateway,
         run_dir=run_dir, replicas=config.getoption("--replicas"),
         prometheus=bool(want_prom) and shutil.which("prometheus") is not None,
         gateway_http_port=0, gateway_https_port=0, gateway_status_port=0)
-    stack = NativeStack(settings, gateway=gw)
+    # The stack lives only as long as this pytest process: a watcher stops it
+    # even when pytest is SIGKILLed (issue 8, harness hygiene).
+    stack = NativeStack(settings, gateway=gw, reap_with_launcher=True)
     try:
         stack.start()
         target = target_from_state(run_dir)

@@ -9,6 +9,7 @@ section go into `ctx.figures` under the `security.` prefix.
 from __future__ import annotations
 
 import atexit
+import threading
 
 import harness.reliability.figures  # noqa: F401  (registers the report's reliability section)
 from harness.contracts.context import ScenarioContext
@@ -62,8 +63,13 @@ def hostile_env(ctx: ScenarioContext) -> HostileEnv:
     return env
 
 
+_FIGURES_LOCK = threading.Lock()
+
+
 def _bump(ctx: ScenarioContext, key: str, by: int = 1) -> None:
-    ctx.figures[f"security.{key}"] = ctx.figures.get(f"security.{key}", 0) + by
+    # Cases of one scenario may run on threads (concurrency=INDEPENDENT).
+    with _FIGURES_LOCK:
+        ctx.figures[f"security.{key}"] = ctx.figures.get(f"security.{key}", 0) + by
 
 
 def record_outcome(ctx: ScenarioContext, env: HostileEnv, out: CaseOutcome) -> None:
@@ -76,11 +82,14 @@ def record_outcome(ctx: ScenarioContext, env: HostileEnv, out: CaseOutcome) -> N
         _bump(ctx, f"hostile.{sec}.as_expected")
     elif out.case.finding:
         _bump(ctx, "hostile.open_findings")
+    # Known findings are tallied apart, so the gates (reached_backend, 5xx:
+    # must be 0) speak of regressions only.
+    where = "hostile.findings" if out.case.finding else "hostile"
     never = out.case.expect.backend == "never"
     if never and out.backend_hits:
-        _bump(ctx, "hostile.reached_backend")
+        _bump(ctx, f"{where}.reached_backend" if out.case.finding else "hostile.reached_backend")
     if out.five_xx:
-        _bump(ctx, "hostile.5xx")
+        _bump(ctx, f"{where}.5xx" if out.case.finding else "hostile.5xx")
     if out.hang:
         _bump(ctx, "hostile.hangs")
     if not env.stub_admins:

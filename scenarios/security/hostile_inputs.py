@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.contracts import INDEPENDENT
 from harness.contracts.context import ScenarioContext
 from harness.contracts.features import Capability, Feature
 from harness.contracts.scenario import Case, Scenario, register
@@ -55,4 +56,5 @@ register(Scenario(
     features=frozenset({Feature.SECURITY}),
     cases=_cases,
     run=_run,
+    concurrency=INDEPENDENT,
 ))
