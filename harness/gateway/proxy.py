@@ -166,7 +166,16 @@ class UpstreamConn(asyncio.Protocol):
         headers, self._headers = self._headers, []
         lows, self._lows = self._lows, []
         keep = self.parser.should_keep_alive()
-        sink.up_headers(status, headers, lows, keep, "transfer-encoding" in lows)
+        chunked = "transfer-encoding" in lows
+        if self.head_request and keep and (chunked or (
+                "content-length" in lows
+                and headers[lows.index("content-length")][1].strip() != "0")):
+            # A HEAD answer announcing a body: a server that wrongly sends it anyway
+            # would leave those bytes in front of the next response on this
+            # connection (a 502 for an innocent request). nginx does not cache a
+            # connection with unread bytes; we cannot see them yet, so do not pool it.
+            keep = False
+        sink.up_headers(status, headers, lows, keep, chunked)
         if self.head_request or status in (204, 304):
             # No body follows; llhttp cannot be told, so finish here and use
             # a fresh parser for the next response on this connection.

@@ -244,3 +244,40 @@ def test_a_crash_inside_one_connection_closes_only_that_connection(tmp_path, mon
     assert "request parsing failed" in messages
     assert "client connection failed; closing it" in messages
     assert json.loads(after.split(b"\r\n\r\n", 1)[1].split(b"HTTP/1.1")[0])["target"] == "/fine"
+
+
+def test_an_upstream_sending_a_body_to_head_does_not_break_the_next_request(tmp_path):
+    # The native stack's stubs answer HEAD with a body. Bytes arriving after the
+    # HEAD answer must not be read as the start of the next response (was a 502).
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await r.readuntil(b"\r\n\r\n")
+                payload = b'{"ok":true}'
+                w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload))
+                if head.startswith(b"HEAD "):
+                    await w.drain()
+                    await asyncio.sleep(0.05)   # the stray body comes in a later segment
+                w.write(payload)
+                await w.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            w.close()
+
+    async def main():  # type: ignore[no-untyped-def]
+        up = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = up.sockets[0].getsockname()[1]
+        gw = gateway_from(tmp_path, KONG)
+        try:
+            async with gateway(gw, {("echo", 8080): ("127.0.0.1", port)}) as srv:
+                out, _ = await _send(srv.ports["http"],
+                                     b"HEAD /h HTTP/1.1\r\n" + HOST + b"\r\n"
+                                     b"GET /g HTTP/1.1\r\nConnection: close\r\n" + HOST
+                                     + b"\r\n")
+                return out
+        finally:
+            up.close()
+    out = run(main())
+    assert _statuses(out) == [200, 200]
+    assert out.endswith(b'{"ok":true}')
