@@ -211,11 +211,11 @@ class Handler:
                 if k.lower() == "accept":
                     accept = v
         mime = response_type(accept or "text/plain")
-        request_id = ctx.request_id if ctx is not None else request_id()
-        body = render_error(status_message(status), request_id, mime)
+        rid = ctx.request_id if ctx is not None else request_id()
+        body = render_error(status_message(status), rid, mime)
         hdrs = Headers([("Content-Type", mime)])
         if req is None or ctx is None:
-            ctx = Ctx(gateway=self.gateway, request_id=request_id)
+            ctx = Ctx(gateway=self.gateway, request_id=rid)
             req = Request(ex.method, ex.conn.scheme, "", ex.conn.port, "/", "/", "",
                           Headers(ex.headers), ex.conn.client_ip)
         self._send_generated(ex, req, ctx, collected, status, hdrs, body)

@@ -65,12 +65,6 @@ def strict_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[obj
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-# Open finding (reference gateway, harness/gateway/handler.py `_nginx_error`): the local
-# `request_id = ... request_id()` shadows the function, so the 500 error page of a
-# crashing plugin raises UnboundLocalError and the connection is cut without an answer.
-# Strict: once fixed this XPASSes and fails; then drop the marker.
-@pytest.mark.xfail(raises=httpx.RemoteProtocolError, strict=True,
-                   reason="gateway finding: the 500 page of a plugin crash cuts the connection")
 def test_redis_down_without_fault_tolerance_answers_kongs_500_and_recovers(strict_stack):
     stack, target = strict_stack
     gw = load_gateway(ROOT)
