@@ -91,14 +91,15 @@ def json_response(obj: Any, status: int = 200, headers: list[tuple[str, str]] | 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
-def _encode(resp: Response, keep_alive: bool) -> bytes:
-    head = [f"HTTP/1.1 {resp.status} {_REASONS.get(resp.status, 'Unknown')}",
-            f"Content-Type: {resp.content_type}",
-            f"Content-Length: {len(resp.body)}"]
-    head.extend(f"{k}: {v}" for k, v in resp.headers)
+def _encode(resp: Response, keep_alive: bool, head: bool = False) -> bytes:
+    lines = [f"HTTP/1.1 {resp.status} {_REASONS.get(resp.status, 'Unknown')}",
+             f"Content-Type: {resp.content_type}",
+             f"Content-Length: {len(resp.body)}"]
+    lines.extend(f"{k}: {v}" for k, v in resp.headers)
     if not keep_alive:
-        head.append("Connection: close")
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + resp.body
+        lines.append("Connection: close")
+    # A HEAD answer carries the GET's Content-Length but never a body (RFC 9110 §9.3.2).
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else resp.body)
 
 
 class _Protocol(asyncio.Protocol):
@@ -164,12 +165,14 @@ class _Protocol(asyncio.Protocol):
             result = self._server.handler(req)
         except Exception as exc:  # a handler bug must answer 500, not kill the connection
             result = _error(exc)
+        head = req.method == "HEAD"
         if self._tail is None and isinstance(result, (Response, Action)):
-            self._deliver(result, req.keep_alive)
+            self._deliver(result, req.keep_alive, head)
             return
-        self._tail = asyncio.ensure_future(self._ordered(self._tail, result, req.keep_alive))
+        self._tail = asyncio.ensure_future(self._ordered(self._tail, result, req.keep_alive, head))
 
-    async def _ordered(self, prev: asyncio.Task[None] | None, result: Any, keep: bool) -> None:
+    async def _ordered(self, prev: asyncio.Task[None] | None, result: Any, keep: bool,
+                       head: bool = False) -> None:
         me = asyncio.current_task()
         if prev is not None:
             await asyncio.shield(prev)
@@ -180,11 +183,11 @@ class _Protocol(asyncio.Protocol):
                 raise
             except Exception as exc:
                 result = _error(exc)
-        self._deliver(result, keep)
+        self._deliver(result, keep, head)
         if self._tail is me:
             self._tail = None
 
-    def _deliver(self, result: Result, keep_alive: bool) -> None:
+    def _deliver(self, result: Result, keep_alive: bool, head: bool = False) -> None:
         transport = self._transport
         if transport is None or self._closed:
             return
@@ -202,7 +205,7 @@ class _Protocol(asyncio.Protocol):
             transport.abort()
             return
         assert isinstance(result, Response)
-        transport.write(_encode(result, keep_alive))
+        transport.write(_encode(result, keep_alive, head))
         if not keep_alive:
             self._closed = True
             transport.close()

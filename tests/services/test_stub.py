@@ -127,3 +127,46 @@ def test_metrics_count_requests_by_path_and_status(stub):
     text = HTTP.get(stub[0] + "/metrics").text
     assert 'stub_http_requests_total{service="user",instance="user-7",path="/m1",status="200"}' \
         in text
+
+
+def test_head_answer_has_content_length_but_no_body():
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    a = socket.socket()
+    a.bind(("127.0.0.1", 0))
+    admin = a.getsockname()[1]
+    a.close()
+    proc = subprocess.Popen([sys.executable, "-m", "harness.services.stub", "--service", "user",
+                             "--instance", "user-9", "--host", "127.0.0.1", "--port", str(port),
+                             "--admin-port", str(admin)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "stub did not start"
+                time.sleep(0.05)
+        with conn:
+            # HEAD then GET pipelined: the GET's answer must follow the HEAD head directly.
+            conn.sendall(b"HEAD /x HTTP/1.1\r\nHost: a\r\n\r\nGET /y HTTP/1.1\r\nHost: a\r\n\r\n")
+            data = b""
+            while data.count(b"HTTP/1.1 200") < 2 or not data.rstrip().endswith(b"}"):
+                chunk = conn.recv(65536)
+                assert chunk, data
+                data += chunk
+        first, rest = data.split(b"\r\n\r\n", 1)
+        assert b"Content-Length: " in first and not first.endswith(b"Content-Length: 0")
+        assert rest.startswith(b"HTTP/1.1 200"), rest[:80]
+    finally:
+        proc.terminate()
+        proc.wait(5)
