@@ -1,4 +1,11 @@
-"""Locust event hooks: every request goes to the Recorder; workers ship deltas to the master."""
+"""Locust event hooks of a load run: workers ship their Recorder's deltas to the master.
+
+Each request is recorded by the user that sent it (`TierUser.send` calls the
+Recorder directly, inside its `catch_response` block), not by a `request`
+listener: that keeps the generator's per-request path short (no listener hop, no
+second look at the response). Locust's own `request` event still fires, so its
+stats, UI and any other listener see every request as usual.
+"""
 
 from __future__ import annotations
 
@@ -11,30 +18,9 @@ __all__ = ["attach"]
 _KEY = "harness"
 
 
-def _no_header(_: str) -> None:
-    return None
-
-
 def attach(events: Any, recorder: Recorder, *, worker: bool = False, master: bool = False
            ) -> None:
-    """Register the listeners on an Environment's `events`."""
-
-    def on_request(response_time: float, response: Any = None, context: Any = None,
-                   exception: Any = None, **_: Any) -> None:
-        ctx = context or {}
-        kind = ctx.get("kind")
-        if kind is None:        # not one of our users' requests
-            return
-        status = int(getattr(response, "status_code", 0) or 0)
-        headers = getattr(response, "headers", None)
-        header = headers.get if headers is not None else _no_header
-        reason = ""
-        if status == 0 and exception is not None:
-            reason = f"{type(exception).__name__}: {str(exception)[:80]}"
-        recorder.record(kind, ctx["tier"], ctx["tenant"], ctx["route"], status,
-                        float(response_time), header, reason)
-
-    events.request.add_listener(on_request)
+    """Register the distributed-mode listeners on an Environment's `events`."""
     if worker:
         def on_report(client_id: str, data: dict[str, Any]) -> None:
             data[_KEY] = recorder.drain()

@@ -46,6 +46,7 @@ class TierUser(FastHttpUser):
         self.sub = f"load-{self.kind}-{n}"
         self.tier = LoadContext.tier_of(self.kind)
         self._limits = ctx.client.limits(self.tier)
+        self._recorder = ctx.recorder
         # Per mix entry: (prepared request or None, re-prepare after, Locust context).
         self._prepared: dict[str, tuple[Prepared | None, float, dict[str, str]]] = {}
         # The profile is fixed for the run: its think time is read once, not per task.
@@ -72,6 +73,8 @@ class TierUser(FastHttpUser):
         prep = cached[0]
         if prep is None:      # https-only route and no TLS listener known: not in this run
             return
+        # The users record their own requests (harness.load.hooks only ships the records
+        # of workers): no listener hop and no second look at the response per request.
         with self.client.request(prep.method, prep.url, headers=prep.headers,
                                  data=prep.body,  # type: ignore[arg-type]
                                  name=prep.name, catch_response=True,
@@ -79,13 +82,19 @@ class TierUser(FastHttpUser):
             status = resp.status_code or 0
             if 200 <= status < 300:
                 resp.success()
+                self._recorder.record_ok(self.kind, entry.route, self.tenant.id, status,
+                                         resp.request_meta["response_time"])
                 return
-            outcome, why = classify(status, resp.headers.get if resp.headers is not None
-                                    else _no_header, self._limits)
+            header = resp.headers.get if resp.headers is not None else _no_header
+            outcome, why = classify(status, header, self._limits)
             if outcome == "failed":
                 resp.failure(why)
             else:
                 resp.success()
+            exc = resp.request_meta.get("exception") or getattr(resp, "error", None)
+            reason = f"{type(exc).__name__}: {str(exc)[:80]}" if status == 0 and exc else ""
+            self._recorder.record(self.kind, self.tier, self.tenant.id, entry.route, status,
+                                  float(resp.request_meta["response_time"]), header, reason)
 
 
 def _no_header(_: str) -> None:
