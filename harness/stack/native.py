@@ -268,10 +268,15 @@ class NativeStack:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._reaper.wait(5)
             self._reaper = None
-        state = self._state if self._state.services else (self._read_state() or _State())
-        transient = [ProcessRecord.from_json(r) for r in state.extra.get("transient", [])]
-        stop_all([s.record for s in state.services.values()] + transient,
-                 self.settings.timeouts.stop_grace)
+        # Another NativeStack attached to the same run dir (e.g. a scenario's
+        # target.stack) may have restarted services since: state.json holds their
+        # new processes, our memory the old ones. Stop the union of both.
+        records: dict[int, ProcessRecord] = {}
+        for state in (self._state, self._read_state() or _State()):
+            for rec in [s.record for s in state.services.values()] + [
+                    ProcessRecord.from_json(r) for r in state.extra.get("transient", [])]:
+                records[rec.pid] = rec
+        stop_all(list(records.values()), self.settings.timeouts.stop_grace)
         with contextlib.suppress(FileNotFoundError):
             self.state_path.unlink()
         shutil.rmtree(self.run_dir / "postgres", ignore_errors=True)

@@ -287,3 +287,22 @@ def test_gateway_serves_the_generated_certificate_for_each_sni(stack):
                 ctx.wrap_socket(raw, server_hostname=sni) as tls:
             sans = [v for k, v in tls.getpeercert()["subjectAltName"] if k == "DNS"]
         assert sni in sans or f"*.{sni.split('.', 1)[1]}" in sans
+
+
+def test_stop_also_stops_services_restarted_through_another_attached_stack():
+    # Fault scenarios restart services through target.stack (attached to the same
+    # run dir); the launcher's own object must still stop the new processes.
+    import psutil
+
+    run_dir = _run_dir()
+    st = NativeStack(Settings(run_dir=run_dir, gateway=False))
+    st.start()
+    try:
+        other = NativeStack.attach(run_dir)
+        other.restart("redis")
+        new_pid = other.status("redis").pid
+        assert new_pid is not None and new_pid != st.status("redis").pid
+    finally:
+        st.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
+    assert not psutil.pid_exists(new_pid) or psutil.Process(new_pid).status() == "zombie"
