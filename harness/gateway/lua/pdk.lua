@@ -578,12 +578,18 @@ local function shared_changed(st)
 end
 
 -- One metatable for every kong.ctx.shared table; the request state is found through a
--- weak map rather than a closure per request (closures stop the JIT).
-local SHARED_OWNER = setmetatable({}, { __mode = "k" })
+-- weak map rather than a closure per request (closures stop the JIT). Weak values
+-- too: LuaJIT's weak tables are not ephemerons, and st.shared points back at the
+-- key, so a weak-keys-only map kept every request's state alive (a leak of ~2 KB
+-- per request).
+local SHARED_OWNER = setmetatable({}, { __mode = "kv" })
 local SHARED_MT = {
   __newindex = function(t, k, v)
     rawset(t, k, v)
-    SHARED_OWNER[t].shared_dirty = true
+    local st = SHARED_OWNER[t]
+    if st then
+      st.shared_dirty = true
+    end
   end,
 }
 

@@ -190,3 +190,26 @@ def test_claims_remembered_per_token_never_leak_to_another_token(runtime, gatewa
     users, refused = scenario(runtime, gateway, body)
     assert users == ["alice", "bob", "alice", "bob"]
     assert refused.status == 403
+
+
+def test_lua_memory_stays_flat_over_many_requests(runtime, gateway):
+    # A weak-keys-only map whose values pointed back at their keys once kept every
+    # request's Lua state alive (~2 KB per request, unbounded under load).
+    from harness.gateway.lua.vm import LuaVM
+
+    async def body(chain, directory):
+        token = MINTER.mint("acme")
+        vm = next(v for v in __import__("gc").get_objects() if isinstance(v, LuaVM)
+                  and v.runtime is chain.tc.runtime)
+        heap = vm.lua.eval('function() collectgarbage("collect") '
+                           'return collectgarbage("count") end')
+        for _ in range(300):
+            await chain.send("acme.app.example.com", token)
+        before = heap()
+        for _ in range(3000):
+            exc, _, _ = await chain.send("acme.app.example.com", token)
+            assert exc is None
+        return before, heap()
+
+    before, after = scenario(runtime, gateway, body)
+    assert after - before < 512, f"Lua heap grew {after - before:.0f} KiB over 3000 requests"
