@@ -478,7 +478,7 @@ class NativeStack:
                 jobs["services"].append(f"127.0.0.1:{svc.endpoints[name].port}")
             elif f"{name}-admin" in svc.endpoints:
                 jobs["stubs"].append(f"127.0.0.1:{svc.endpoints[name].port}")
-        lines = ["global:", "  scrape_interval: 2s", "  evaluation_interval: 2s",
+        lines = ["global:", "  scrape_interval: 1s", "  evaluation_interval: 1s",
                  "scrape_configs:"]
         for job, targets in jobs.items():
             if targets:
