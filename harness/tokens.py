@@ -84,7 +84,12 @@ class TokenMinter:
         if loaded is None:
             from cryptography.hazmat.primitives import serialization
 
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
             loaded = serialization.load_pem_private_key(key.private_pem, password=None)
+            if not isinstance(loaded, rsa.RSAPrivateKey):
+                raise ValueError(f"signing key {key.kid}: expected an RSA private key (RS256), "
+                                 f"got {type(loaded).__name__}")
             self._loaded[key.kid] = loaded
         hdr = {"kid": key.kid, **(headers or {})}
         return jwt.encode(claims, loaded, algorithm="RS256", headers=hdr)

@@ -72,7 +72,7 @@ def _build(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, dict[str, obje
                     raise HarnessError(f"`harness {name}` is not available in this "
                                        f"version ({exc.name} is missing)") from None
                 raise
-            mod.add_arguments(p, name)  # type: ignore[attr-defined]
+            mod.add_arguments(p, name)
             modules[name] = mod
     if wanted and wanted not in COMMANDS:
         close = difflib.get_close_matches(wanted, list(COMMANDS), n=1)

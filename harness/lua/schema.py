@@ -134,7 +134,7 @@ def _field(name: str, spec: Any, file: str) -> SchemaField:
 
 def load_plugin_schema(plugin_dir: Path) -> PluginSchema:
     """Evaluate `<plugin_dir>/schema.lua` and return its config record."""
-    from lupa.luajit21 import LuaError, LuaRuntime
+    from lupa.luajit21 import LuaError, LuaRuntime  # type: ignore[import-untyped]
 
     path = plugin_dir / "schema.lua"
     file = str(path)

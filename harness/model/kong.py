@@ -40,7 +40,7 @@ class Route(Strict):
     hosts: Names = []
     paths: Names = []
     methods: Names = []
-    protocols: list[Literal["http", "https"]] = ["http", "https"]  # type: ignore[list-item]
+    protocols: list[Literal["http", "https"]] = ["http", "https"]
     strip_path: bool = True
     preserve_host: bool = False
     regex_priority: int = 0

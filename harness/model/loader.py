@@ -41,13 +41,13 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
     loader.flatten_mapping(node)
     seen: dict[Any, Any] = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             mark = key_node.start_mark
             raise ConfigError(str(mark.name), f"line {mark.line + 1}",
                               "each key once per mapping", f"duplicate key {key!r}",
                               raw_got=True)
-        seen[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+        seen[key] = loader.construct_object(value_node, deep=deep)
     return seen
 
 
@@ -66,7 +66,7 @@ def load_yaml(path: Path) -> Any:
         try:
             return loader.get_single_data()
         finally:
-            loader.dispose()  # type: ignore[no-untyped-call]
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""

@@ -244,7 +244,7 @@ class TenantContextConfig(Strict):
 class _PluginBase(Strict):
     id: str | None = None
     enabled: bool = True
-    protocols: list[Literal["http", "https", "grpc", "grpcs"]] = ["http", "https", "grpc", "grpcs"]  # type: ignore[list-item]
+    protocols: list[Literal["http", "https", "grpc", "grpcs"]] = ["http", "https", "grpc", "grpcs"]
     route: str | None = None
     service: str | None = None
     consumer: str | None = None

@@ -174,7 +174,8 @@ def _headers(spec: ReqSpec, auth: str | None, v: Mapping[str, Any]) -> list[tupl
 def _structured(spec: ReqSpec, auth: str | None, v: Mapping[str, Any]) -> bytes:
     line = f"{spec.method} {fill(spec.target, v)} {spec.version}\r\n"
     head = "".join(f"{k}: {val}\r\n" for k, val in _headers(spec, auth, v))
-    return (line + head + "\r\n").encode("utf-8") + fill(spec.body, v).encode()
+    body: bytes = fill(spec.body, v).encode()
+    return (line + head + "\r\n").encode("utf-8") + body
 
 
 def render(case: HostileCase, v: Mapping[str, Any]) -> list[bytes]:
