@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rel_roots import edited_root
 
 from harness.model import load_gateway
 
@@ -33,15 +34,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.skipif(
 
 
 def _strict_root(tmp: Path) -> Path:
-    root = tmp / "strict-root"
-    root.mkdir()
-    shutil.copytree(ROOT / "kong", root / "kong")
-    (root / "stack").symlink_to(ROOT / "stack")
-    path = root / KONG_YML
-    text = path.read_text()
-    assert TOLERANT in text, "kong.yml changed: update the fault_tolerant edit"
-    path.write_text(text.replace(TOLERANT, "fault_tolerant: false"))
-    return root
+    return edited_root(tmp, "strict-root", KONG_YML, TOLERANT, "fault_tolerant: false")
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from rel_roots import edited_root
 
 from harness.contracts.client import GatewayClient
 from harness.contracts.context import ScenarioContext
@@ -39,15 +40,8 @@ pytestmark = [pytest.mark.stack, pytest.mark.skipif(
 
 
 def _weakened_root(tmp: Path) -> Path:
-    root = tmp / "weak-root"
-    root.mkdir()
-    shutil.copytree(ROOT / "kong", root / "kong")
-    (root / "stack").symlink_to(ROOT / "stack")
-    handler = root / HANDLER
-    text = handler.read_text()
-    assert STRIP_CALL in text, "tenant-context changed: update the weakening edit"
-    handler.write_text(text.replace(STRIP_CALL, "  -- weakened: client headers kept\n"))
-    return root
+    return edited_root(tmp, "weak-root", HANDLER, STRIP_CALL,
+                       "  -- weakened: client headers kept\n")
 
 
 @pytest.fixture(scope="module")
