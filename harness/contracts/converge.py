@@ -10,12 +10,12 @@ must fit inside one rate-limit window.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from harness.contracts.compare import Mismatch
-from harness.errors import ConfigError, ConvergenceTimeout
+from harness.errors import ConvergenceTimeout
 
 __all__ = ["Clock", "Timeouts", "await_convergence", "await_window"]
 
@@ -40,23 +40,6 @@ class Timeouts:
     """Upper bound of the all-targets-down 503 response time (milliseconds)."""
     metrics_scrape: float = 15.0
     """Longest wait for Prometheus to show traffic just sent."""
-
-    @classmethod
-    def from_overrides(cls, overrides: Mapping[str, object], source: str = "settings"
-                       ) -> Timeouts:
-        """Defaults with some fields replaced (e.g. from the settings file)."""
-        known = {f.name: f.type for f in fields(cls)}
-        values: dict[str, float | int] = {}
-        for key, raw in overrides.items():
-            if key not in known:
-                raise ConfigError(source, f"timeouts.{key}",
-                                  f"one of {sorted(known)}", key)
-            ok = isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw > 0
-            if not ok:
-                raise ConfigError(source, f"timeouts.{key}", "a number > 0", raw)
-            num = float(raw)  # type: ignore[arg-type]
-            values[key] = int(num) if key == "required_consecutive_successes" else num
-        return replace(cls(), **values)  # type: ignore[arg-type]
 
 
 @dataclass

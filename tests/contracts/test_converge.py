@@ -1,7 +1,7 @@
 import pytest
 
 from harness.contracts import Clock, Mismatch, Timeouts, await_convergence, await_window
-from harness.errors import ConfigError, ConvergenceTimeout
+from harness.errors import ConvergenceTimeout
 
 
 class FakeClock(Clock):
@@ -49,11 +49,3 @@ def test_window_check_waits_past_the_boundary_when_the_burst_does_not_fit():
     clk = FakeClock()
     waited = await_window(5.0, 4.0, Timeouts(window_margin=3.0), clock=clk)
     assert 4.0 < waited < 4.5
-
-
-def test_timeouts_overrides_name_the_bad_field():
-    assert Timeouts.from_overrides({"request": 3}).request == 3.0
-    with pytest.raises(ConfigError, match=r"harness.toml: timeouts.requests: expected one of"):
-        Timeouts.from_overrides({"requests": 3}, "harness.toml")
-    with pytest.raises(ConfigError, match=r"timeouts.request: expected a number > 0, got -1"):
-        Timeouts.from_overrides({"request": -1})
