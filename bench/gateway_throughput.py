@@ -158,10 +158,17 @@ def wait_http(url: str, headers: dict[str, str], timeout: float = 30) -> bytes:
     raise SystemExit(f"{url} never answered: {last}")
 
 
-def cpu_seconds(pid: int) -> float:
-    """user + system CPU time of a process (/proc/<pid>/stat fields 14, 15)."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU time of a process (/proc/<pid>/stat fields 14, 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def syscalls(pid: int) -> tuple[int, int]:
+    """(read-like, write-like) system calls made so far (/proc/<pid>/io syscr, syscw)."""
+    got = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(got["syscr"]), int(got["syscw"])
 
 
 def rss_mb(pid: int) -> float:
@@ -214,7 +221,8 @@ def main() -> int:
             wrk(b_port, args.warmup, headers)
             wrk(g_port, args.warmup, headers)
             rows = []
-            cpu = served = 0.0
+            cpu = served = system = 0.0
+            reads = writes = 0
             spy = None
             if args.profile is not None:
                 spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(gw.pid), "-o",
@@ -224,9 +232,12 @@ def main() -> int:
                                        start_new_session=True)
             for i in range(args.rounds):
                 b_rps, b_p50 = wrk(b_port, args.seconds, headers)
-                c0 = cpu_seconds(gw.pid)
+                (u0, s0), (r0, w0) = cpu_seconds(gw.pid), syscalls(gw.pid)
                 g_rps, g_p50 = wrk(g_port, args.seconds, headers)
-                cpu += cpu_seconds(gw.pid) - c0
+                u1, s1 = cpu_seconds(gw.pid)
+                cpu, system = cpu + u1 - u0 + s1 - s0, system + s1 - s0
+                r1, w1 = syscalls(gw.pid)
+                reads, writes = reads + r1 - r0, writes + w1 - w0
                 served += g_rps * max(1, round(args.seconds))
                 rows.append((b_rps, g_rps, g_rps / b_rps))
                 print(f"round {i + 1}: nginx B64 {b_rps:,.0f} rps (p50 {b_p50:.2f} ms)  "
@@ -240,7 +251,9 @@ def main() -> int:
             ratio = statistics.median(r[2] for r in rows)
             print(f"median: nginx B64 {b_med:,.0f} rps, gateway {g_med:,.0f} rps, "
                   f"ratio {ratio:.3f} (budget >= 0.35)")
-            print(f"gateway CPU per request: {cpu / served * 1e6:.0f} us")
+            print(f"gateway CPU per request: {cpu / served * 1e6:.0f} us "
+                  f"({system / served * 1e6:.0f} us in the kernel; "
+                  f"{reads / served:.2f} reads + {writes / served:.2f} writes per request)")
             # Half load: 10 connections, each pausing so the total is about g_med / 2.
             conns = 10
             delay_ms = max(0.0, conns / (g_med / 2) * 1000)
