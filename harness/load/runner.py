@@ -19,7 +19,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -47,6 +46,7 @@ from harness.load.users import build_user_classes
 from harness.model import load_gateway
 from harness.reports.load import LoadReport, report_paths, target_identity, timestamp, \
     write_report
+from harness.stack.ports import free_port
 from harness.target import Target
 
 __all__ = ["Progress", "RunOptions", "RunResult", "run_load"]
@@ -95,12 +95,6 @@ class RunResult:
     exit_code: int
     recorder: Recorder
     messages: list[str] = field(default_factory=list)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _apply_fault(target: Target, ev: FaultEvent) -> dict[str, Any]:
@@ -213,7 +207,7 @@ def run_load(opts: RunOptions) -> RunResult:
 
     workers: list[subprocess.Popen[bytes]] = []
     if opts.workers > 0:
-        port = _free_port()
+        port = free_port()
         runner: Any = env.create_master_runner("127.0.0.1", port)
         workers = _start_workers(opts, profiles_file, port)
         deadline = time.monotonic() + 30

@@ -14,10 +14,8 @@ import contextlib
 import importlib.util
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +32,7 @@ from harness.settings import Settings
 from harness.stack import tools
 from harness.stack.base import Endpoint, ServiceHealth
 from harness.stack.certs import generate, load_tls_env
+from harness.stack.ports import free_port
 from harness.stack.process import ProcessRecord, alive, spawn, stop_all
 from harness.stack.readiness import (
     AllOf,
@@ -62,37 +61,6 @@ def _signals_held() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-_HANDED_OUT: set[int] = set()
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_port() -> int:
-    """A free loopback port for a listener, picked below the kernel's ephemeral range:
-    a port from that range can be taken by any outgoing connection between the pick
-    and the service's bind (seen in CI as EADDRINUSE on a stub)."""
-    high = _ephemeral_low() - 1
-    for _ in range(200):
-        port = random.randint(max(1024, high - 12000), high)
-        if port in _HANDED_OUT:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _HANDED_OUT.add(port)
-        return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def stub_instances(gateway: Gateway) -> list[tuple[str, str, int]]:

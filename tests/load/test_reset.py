@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,19 +15,14 @@ import redis
 from harness.load.reset import reset_rate_limits
 from harness.model import Gateway
 from harness.stack.base import Endpoint
+from harness.stack.ports import free_port
 from harness.target import Target
 from harness.tokens import dev_minter
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
 def redis_port(tmp_path: Path) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                              "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -90,5 +84,5 @@ def test_a_target_without_a_stack_is_left_alone_and_the_note_says_counters_may_c
 
 
 def test_an_unreachable_redis_is_reported_not_raised(gateway: Gateway) -> None:
-    note = reset_rate_limits(_target(_RedisOnlyStack(_free_port())), gateway)
+    note = reset_rate_limits(_target(_RedisOnlyStack(free_port())), gateway)
     assert note.startswith("rate-limit counters NOT reset (ConnectionError"), note
