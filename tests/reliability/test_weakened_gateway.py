@@ -26,12 +26,13 @@ from harness.reliability.session import hostile_env
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLER = Path("kong/custom-plugins/tenant-context/handler.lua")
-STRIP_CALL = "  strip_client_headers(conf, headers)\n"
+STRIP_CALL = "  local truncated = strip_client_headers(conf, headers)\n"
 
 # Cases that only the stripping protects (the plugin still `set`s X-Tenant-ID, so
 # a plain spoofed X-Tenant-ID is overwritten even without stripping).
 MUST_FAIL = {"tenant-header-underscore-variant", "consumer-headers-spoof",
-             "connection-header-names-consumer-and-forwarded"}
+             "connection-header-names-consumer-and-forwarded",
+             "consumer-authenticated-groups-spoof", "host-forwarded-rfc7239"}
 CONTROL = {"jwt-no-token", "tenant-header-spoof-single"}
 
 pytestmark = [pytest.mark.stack, pytest.mark.skipif(
@@ -41,7 +42,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.skipif(
 
 def _weakened_root(tmp: Path) -> Path:
     return edited_root(tmp, "weak-root", HANDLER, STRIP_CALL,
-                       "  -- weakened: client headers kept\n")
+                       "  local truncated = false  -- weakened: client headers kept\n")
 
 
 @pytest.fixture(scope="module")

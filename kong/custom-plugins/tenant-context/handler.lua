@@ -35,7 +35,11 @@ local STRIP_NAMES = {
   ["x-anonymous-consumer"] = true, ["x_anonymous_consumer"] = true,
 }
 -- Cleared even when not seen in get_headers (a client may push them past
--- the read limit; clear_header does not depend on reading).
+-- the read limit; clear_header does not depend on reading). Besides our own
+-- context headers: X-Authenticated-Groups (set by Kong's ldap-auth and acl,
+-- which this gateway does not run) and RFC 7239 Forwarded, which Kong
+-- neither sets nor sanitises: the gateway's X-Forwarded-* are the only
+-- forwarding headers a backend may read (hostile-inputs.md §2).
 local ALWAYS_CLEAR = {
   "x-tenant-id", "x_tenant_id", "x-tenant-tier", "x_tenant_tier",
   "x-tenant-user", "x_tenant_user",
@@ -44,11 +48,22 @@ local ALWAYS_CLEAR = {
   "x-consumer-groups", "x_consumer_groups",
   "x-credential-identifier", "x_credential_identifier",
   "x-anonymous-consumer", "x_anonymous_consumer",
+  "x-authenticated-groups", "x_authenticated_groups",
+  "forwarded",
 }
 -- Connection tokens that are connection options, not header names.
 local CONNECTION_OPTIONS = { ["keep-alive"] = true, ["close"] = true, ["upgrade"] = true }
 
 local USER_HEADER = "X-Tenant-User"
+
+-- JOSE `typ` values of an access token (RFC 7515 §4.1.9: compared ignoring
+-- case, "application/" may be left out; RFC 9068 names at+jwt). Anything
+-- else (refresh+jwt, id tokens typed otherwise, ...) is another kind of
+-- token of the same issuer (RFC 8725 §3.11). An absent typ is accepted.
+local ACCESS_TOKEN_TYPES = {
+  ["jwt"] = true, ["application/jwt"] = true,
+  ["at+jwt"] = true, ["application/at+jwt"] = true,
+}
 
 
 -- The one way this plugin refuses a request.
@@ -84,9 +99,13 @@ local function values_of(value)
 end
 
 
+-- Returns true when get_headers may have stopped at its limit (header
+-- lines past it are invisible here but still forwarded).
 local function strip_client_headers(conf, headers)
   local clear = kong.service.request.clear_header
-  for name in pairs(headers) do
+  local lines = 0
+  for name, value in pairs(headers) do
+    lines = lines + (type(value) == "table" and #value or 1)
     if is_spoofable(name) then
       clear(name)
     end
@@ -109,6 +128,28 @@ local function strip_client_headers(conf, headers)
     end
   end
   kong.service.request.set_header("Connection", "keep-alive")
+  return lines >= MAX_HEADERS
+end
+
+
+-- Authorization is a singleton field (RFC 9110 §5.3): Kong's jwt plugin
+-- verifies the first line and forwards them all, so a backend reading
+-- another line would act on an unverified token. Returns false when the
+-- request carries more than one; with a truncated header table, leaves
+-- exactly the first visible line (or none) for the backend.
+local function single_authorization(headers, truncated)
+  local auth = headers["authorization"]
+  if type(auth) == "table" then
+    return false
+  end
+  if truncated then
+    if auth then
+      kong.service.request.set_header("Authorization", auth)
+    else
+      kong.service.request.clear_header("Authorization")
+    end
+  end
+  return true
 end
 
 
@@ -184,44 +225,72 @@ local function b64url_decode(s)
 end
 
 
--- Payload of the token the jwt plugin verified (its signature, exp and nbf
--- are already checked); nil when it cannot be read.
-local function token_claims(token)
-  if type(token) ~= "string" then
+local function decode_segment(segment)
+  local json = b64url_decode(segment)
+  local value = json and cjson.decode(json)
+  if type(value) ~= "table" then
     return nil
   end
-  local payload = token:match("^[^.]*%.([^.]+)%.")
-  if not payload then
-    return nil
-  end
-  local json = b64url_decode(payload)
-  local claims = json and cjson.decode(json)
-  if type(claims) ~= "table" then
-    return nil
-  end
-  return claims
+  return value
 end
 
 
--- Claims per verified token: a client sends the same token many times, and
--- decoding it is most of this plugin's cost. The tables are only read.
--- Bounded: emptied when full (a worker-local cache, as Kong's own LRUs).
-local CLAIMS_CACHE, CLAIMS_CACHED, CLAIMS_MAX = {}, 0, 4096
+-- Why the JOSE header makes this token unacceptable here, or nil. Kong's
+-- jwt plugin verified the signature but reads only alg and the key claim.
+local function header_refusal(header)
+  -- RFC 7515 §4.1.11: a JWS whose crit lists an extension the recipient
+  -- does not understand is invalid; this gateway understands none (b64
+  -- false, RFC 7797, would change what the signature covers).
+  if header.crit ~= nil then
+    return "Unsupported critical header"
+  end
+  local typ = header.typ
+  if typ ~= nil and not (type(typ) == "string" and ACCESS_TOKEN_TYPES[typ:lower()]) then
+    return "Invalid token type"
+  end
+  return nil
+end
 
-local function cached_claims(token)
-  local claims = CLAIMS_CACHE[token]
-  if claims == nil then
-    claims = token_claims(token)
-    if claims == nil then
+
+-- The token the jwt plugin verified (its signature, exp and nbf are already
+-- checked) as { claims = <payload table>, refusal = <message or nil> }; nil
+-- when it cannot be read.
+local function read_token(token)
+  if type(token) ~= "string" then
+    return nil
+  end
+  local head, payload = token:match("^([^.]+)%.([^.]+)%.")
+  if not head then
+    return nil
+  end
+  local header = decode_segment(head)
+  local claims = header and decode_segment(payload)
+  if not claims then
+    return nil
+  end
+  return { claims = claims, refusal = header_refusal(header) }
+end
+
+
+-- Decoded tokens: a client sends the same token many times, and decoding it
+-- is most of this plugin's cost. The tables are only read. Bounded: emptied
+-- when full (a worker-local cache, as Kong's own LRUs).
+local TOKEN_CACHE, TOKENS_CACHED, TOKENS_MAX = {}, 0, 4096
+
+local function cached_token(token)
+  local parsed = TOKEN_CACHE[token]
+  if parsed == nil then
+    parsed = read_token(token)
+    if parsed == nil then
       return nil
     end
-    if CLAIMS_CACHED >= CLAIMS_MAX then
-      CLAIMS_CACHE, CLAIMS_CACHED = {}, 0
+    if TOKENS_CACHED >= TOKENS_MAX then
+      TOKEN_CACHE, TOKENS_CACHED = {}, 0
     end
-    CLAIMS_CACHE[token] = claims
-    CLAIMS_CACHED = CLAIMS_CACHED + 1
+    TOKEN_CACHE[token] = parsed
+    TOKENS_CACHED = TOKENS_CACHED + 1
   end
-  return claims
+  return parsed
 end
 
 
@@ -255,7 +324,10 @@ end
 
 function TenantContextHandler:access(conf)
   local headers = kong.request.get_headers(MAX_HEADERS)
-  strip_client_headers(conf, headers)
+  local truncated = strip_client_headers(conf, headers)
+  if not single_authorization(headers, truncated) then
+    return refuse(401, "Multiple Authorization headers")
+  end
 
   local host = normalized_host()
   if not host or host == "" then
@@ -279,10 +351,14 @@ function TenantContextHandler:access(conf)
 
   local claims
   if not is_public_route(conf) then
-    claims = cached_claims(kong.ctx.shared.authenticated_jwt_token)
-    if not claims then
+    local token = cached_token(kong.ctx.shared.authenticated_jwt_token)
+    if not token then
       return refuse(401, "Unauthorized")
     end
+    if token.refusal then
+      return refuse(401, token.refusal)
+    end
+    claims = token.claims
     if claims.iss ~= conf.issuer then
       return refuse(401, "Invalid issuer")
     end

@@ -281,6 +281,8 @@ describe("tenant-context access", function()
       { "X-Consumer-Groups", "admins" }, { "x_consumer_groups", "admins" },
       { "X-Credential-Identifier", "auth-dev-2" }, { "X_Credential_Identifier", "k" },
       { "X-Anonymous-Consumer", "true" }, { "x_anonymous_consumer", "true" },
+      { "X-Authenticated-Groups", "admins" }, { "x_authenticated_groups", "admins" },
+      { "Forwarded", "for=1.2.3.4;host=umbrella.app.example.com;proto=https" },
       { "Accept", "application/json" },
     }
 
@@ -297,7 +299,8 @@ describe("tenant-context access", function()
                               "X_Tenant_Region", "X-Consumer-Plan", "X_Consumer_Plan",
                               "X_Consumer_ID", "X-Consumer-Groups", "x_consumer_groups",
                               "X_Credential_Identifier", "X-Anonymous-Consumer",
-                              "x_anonymous_consumer" }) do
+                              "x_anonymous_consumer", "X-Authenticated-Groups",
+                              "x_authenticated_groups", "Forwarded" }) do
         assert.same({}, state.header_values(gone), gone .. " must be stripped")
       end
       assert.equal("application/json", state.header("Accept"))
@@ -326,10 +329,14 @@ describe("tenant-context access", function()
       end
       headers[#headers + 1] = { "X-Tenant-ID", "victim" }
       headers[#headers + 1] = { "X_Consumer_Username", "tier-enterprise" }
+      headers[#headers + 1] = { "X-Authenticated-Groups", "admins" }
+      headers[#headers + 1] = { "Forwarded", "host=acme.app.example.com" }
       local state = valid("umbrella", { host = "umbrella.app.example.com",
                                         headers = headers }).access(conf)
       assert.same({ "umbrella" }, state.header_values("X-Tenant-ID"))
       assert.same({}, state.header_values("X_Consumer_Username"))
+      assert.same({}, state.header_values("X-Authenticated-Groups"))
+      assert.same({}, state.header_values("Forwarded"))
     end)
 
     it("clears headers the client names in Connection and keeps its own", function()
@@ -363,6 +370,131 @@ describe("tenant-context access", function()
       } }).access(conf)
       assert.equal("websocket", state.header("Upgrade"))
       assert.equal("keep-alive", state.header("Connection"))
+    end)
+  end)
+
+  describe("Authorization lines", function()
+    local token = mock.token(mock.claims("acme"))
+
+    it("answers 401 Multiple Authorization headers for a valid line then garbage", function()
+      local state = valid("acme", { token = token, headers = {
+        { "Authorization", "Bearer " .. token }, { "Authorization", "Bearer garbage" },
+      } }).access(conf)
+      assert_exit(state, 401, "Multiple Authorization headers")
+    end)
+
+    it("answers 401 for two valid lines, even two copies of the verified token", function()
+      for _, second in ipairs({ mock.token(mock.claims("umbrella")), token }) do
+        local state = valid("acme", { token = token, headers = {
+          { "Authorization", "Bearer " .. token }, { "authorization", "Bearer " .. second },
+        } }).access(conf)
+        assert_exit(state, 401, "Multiple Authorization headers")
+      end
+    end)
+
+    it("refuses two lines on a public route too, before asking the Tenant Service", function()
+      local state = mock.new({ route_name = "auth-token", headers = {
+        { "Authorization", "Basic a" }, { "Authorization", "" },
+      } }).access(conf)
+      assert_exit(state, 401, "Multiple Authorization headers")
+      assert.same({}, state.calls)
+    end)
+
+    it("still strips spoofed headers from a request it refuses for two lines", function()
+      local state = valid("acme", { token = token, headers = {
+        { "Authorization", "Bearer " .. token }, { "Authorization", "Bearer x" },
+        { "X-Tenant-ID", "victim" },
+      } }).access(conf)
+      assert_exit(state, 401, "Multiple Authorization headers")
+      assert.same({}, state.header_values("X-Tenant-ID"))
+    end)
+
+    it("forwards a single Authorization line unchanged", function()
+      local state = valid("acme", { token = token, headers = {
+        { "Authorization", "bearer " .. token },
+      } }).access(conf)
+      assert.is_nil(state.exit)
+      assert.same({ "bearer " .. token }, state.header_values("Authorization"))
+    end)
+
+    it("forwards only the first line when a second hides past the read limit", function()
+      local headers = { { "Authorization", "Bearer " .. token } }
+      for i = 1, 1100 do
+        headers[#headers + 1] = { "X-Junk-" .. i, "j" }
+      end
+      headers[#headers + 1] = { "Authorization", "Bearer garbage" }
+      local state = valid("acme", { token = token, headers = headers }).access(conf)
+      assert.is_nil(state.exit)
+      assert.same({ "Bearer " .. token }, state.header_values("Authorization"))
+    end)
+
+    it("forwards no Authorization line when every line hides past the read limit", function()
+      local headers = {}
+      for i = 1, 1100 do
+        headers[#headers + 1] = { "X-Junk-" .. i, "j" }
+      end
+      headers[#headers + 1] = { "Authorization", "Bearer " .. token }
+      headers[#headers + 1] = { "Authorization", "Bearer garbage" }
+      local state = valid("acme", { token = token, headers = headers }).access(conf)
+      assert.is_nil(state.exit)
+      assert.same({}, state.header_values("Authorization"))
+    end)
+  end)
+
+  describe("JOSE header of the verified token", function()
+    local function with_header(header)
+      return valid("acme", { token = mock.token(mock.claims("acme"), header) })
+    end
+
+    it("answers 401 Unsupported critical header for crit with an unknown extension", function()
+      local state = with_header({ alg = "RS256", typ = "JWT", crit = { "x-tenant-ext" },
+                                  ["x-tenant-ext"] = 1 }).access(conf)
+      assert_exit(state, 401, "Unsupported critical header")
+    end)
+
+    it("answers 401 for crit b64 false (an RFC 7797 unencoded payload)", function()
+      local state = with_header({ alg = "RS256", crit = { "b64" }, b64 = false }).access(conf)
+      assert_exit(state, 401, "Unsupported critical header")
+    end)
+
+    it("answers 401 for any crit member, even empty or null", function()
+      for _, json in ipairs({ '{"alg":"RS256","crit":[]}', '{"alg":"RS256","crit":null}' }) do
+        assert_exit(with_header(json).access(conf), 401, "Unsupported critical header")
+      end
+    end)
+
+    it("answers 401 Invalid token type for a refresh-typed token of the issuer", function()
+      for _, typ in ipairs({ "refresh+jwt", "JWS", "id+jwt", "", 42, false }) do
+        local state = with_header({ alg = "RS256", typ = typ }).access(conf)
+        assert_exit(state, 401, "Invalid token type")
+      end
+    end)
+
+    it("accepts typ JWT and at+jwt in any case, with or without application/", function()
+      for _, typ in ipairs({ "JWT", "jwt", "application/jwt", "at+jwt", "AT+JWT",
+                             "application/at+jwt" }) do
+        local state = with_header({ alg = "RS256", typ = typ }).access(conf)
+        assert.is_nil(state.exit, "typ " .. typ)
+        assert.equal("acme", state.header("X-Tenant-ID"))
+      end
+    end)
+
+    it("accepts a header without typ", function()
+      local state = with_header({ alg = "RS256", kid = "auth-dev-1" }).access(conf)
+      assert.is_nil(state.exit)
+    end)
+
+    it("answers 401 Unauthorized when the header segment is not a JSON object", function()
+      for _, json in ipairs({ "not json", '"RS256"', "42" }) do
+        assert_exit(with_header(json).access(conf), 401, "Unauthorized")
+      end
+    end)
+
+    it("refuses the same refused token again on its next request (cached verdict)", function()
+      local state = with_header({ alg = "RS256", typ = "refresh+jwt" })
+      assert_exit(state.access(conf), 401, "Invalid token type")
+      state.exit, state.authenticated = nil, false
+      assert_exit(state.access(conf), 401, "Invalid token type")
     end)
   end)
 end)

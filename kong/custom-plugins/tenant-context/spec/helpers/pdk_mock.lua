@@ -64,10 +64,13 @@ local function escape_uri(s)
 end
 
 -- A compact JWT (unsigned: the jwt plugin already verified it in Kong).
-function mock.token(claims)
-  local header = mock.encode_base64url(cjson.encode({ alg = "RS256", typ = "JWT" }))
+-- `header` defaults to { alg = "RS256", typ = "JWT" }, as the Auth Service
+-- issues; a string is used as the header's JSON text verbatim.
+function mock.token(claims, header)
+  header = header or { alg = "RS256", typ = "JWT" }
+  local json = type(header) == "string" and header or cjson.encode(header)
   local payload = mock.encode_base64url(cjson.encode(claims))
-  return header .. "." .. payload .. ".c2ln"
+  return mock.encode_base64url(json) .. "." .. payload .. ".c2ln"
 end
 
 -- The tenant directory the fake Tenant Service answers from.
