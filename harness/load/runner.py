@@ -16,6 +16,7 @@ with warnings.catch_warnings():
     import locust  # noqa: F401  (gevent monkey-patching before anything else opens sockets)
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -126,23 +127,27 @@ def _worker_config(opts: RunOptions, profiles_file: Path) -> bytes:
 
 
 def _start_workers(opts: RunOptions, profiles_file: Path, port: int) -> list[subprocess.Popen[bytes]]:
-    procs = []
+    procs: list[subprocess.Popen[bytes]] = []
     cfg = _worker_config(opts, profiles_file)
-    for i in range(opts.workers):
-        p = subprocess.Popen(
-            [sys.executable, "-m", "harness.load.worker", "--master-port", str(port),
-             "--index", str(i)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True, cwd=opts.root)
-        assert p.stdin is not None
-        p.stdin.write(cfg)
-        p.stdin.close()
-        procs.append(p)
+    try:
+        for i in range(opts.workers):
+            p = subprocess.Popen(
+                [sys.executable, "-m", "harness.load.worker", "--master-port", str(port),
+                 "--index", str(i)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                start_new_session=True, cwd=opts.root)
+            procs.append(p)
+            assert p.stdin is not None
+            p.stdin.write(cfg)      # BrokenPipeError if the worker died at once
+            p.stdin.close()
+    except BaseException:
+        _stop_workers(procs, grace=0.0)   # the ones already started are waited, not dropped
+        raise
     return procs
 
 
-def _stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
-    deadline = time.monotonic() + 10
+def _stop_workers(procs: list[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
+    deadline = time.monotonic() + grace
     for p in procs:
         try:
             p.wait(timeout=max(deadline - time.monotonic(), 0.1))
@@ -152,8 +157,10 @@ def _stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
             except ProcessLookupError:
                 pass
             p.wait(timeout=5)
-        if p.stderr is not None:
-            p.stderr.close()
+        for f in (p.stdin, p.stderr):
+            if f is not None:
+                with contextlib.suppress(OSError):    # stdin of a worker that died early
+                    f.close()
 
 
 def run_load(opts: RunOptions) -> RunResult:
@@ -211,15 +218,18 @@ def run_load(opts: RunOptions) -> RunResult:
         runner: Any = env.create_master_runner("127.0.0.1", port)
         workers = _start_workers(opts, profiles_file, port)
         deadline = time.monotonic() + 30
-        while runner.worker_count < opts.workers:
-            if time.monotonic() > deadline or any(p.poll() is not None for p in workers):
-                err = b"".join(p.stderr.read() if p.stderr and p.poll() is not None else b""
-                               for p in workers)
-                runner.quit()
-                _stop_workers(workers)
-                raise HarnessError(f"only {runner.worker_count} of {opts.workers} load workers "
-                                   f"connected within 30 s: {err.decode()[-800:]}")
-            gevent.sleep(0.1)
+        try:
+            while runner.worker_count < opts.workers:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in workers):
+                    err = b"".join(p.stderr.read() if p.stderr and p.poll() is not None
+                                   else b"" for p in workers)
+                    raise HarnessError(f"only {runner.worker_count} of {opts.workers} load "
+                                       f"workers connected within 30 s: {err.decode()[-800:]}")
+                gevent.sleep(0.1)
+        except BaseException:      # also Ctrl-C while waiting: no worker left unwaited
+            runner.quit()
+            _stop_workers(workers, grace=0.0)
+            raise
     else:
         runner = env.create_local_runner()
 

@@ -259,7 +259,10 @@ class NativeStack:
     def stop(self) -> None:
         if self._reaper is not None:
             self._reaper.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
+            try:
+                self._reaper.wait(5)
+            except subprocess.TimeoutExpired:
+                self._reaper.kill()        # never drop a Popen that was not waited
                 self._reaper.wait(5)
             self._reaper = None
         # Another NativeStack attached to the same run dir (e.g. a scenario's

@@ -8,6 +8,7 @@ pid counts as ours only if all still match (pids are reused).
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -23,6 +24,17 @@ __all__ = ["ProcessRecord", "alive", "spawn", "stop_all", "stop_group"]
 # Popen objects of the processes this interpreter started: polled (not
 # os.waitpid'ed) so their exit status is kept and no ResourceWarning is raised.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@atexit.register
+def _collect_exited_children() -> None:
+    # A child stopped by another process (the orphan reaper, `harness down`, a test's
+    # kill) was never waited here: collect it now, before its Popen is destroyed with
+    # no exit status ("ResourceWarning: subprocess N is still running"). One still
+    # running is left alone (`harness up` leaves its stack running on purpose).
+    for proc in list(_CHILDREN.values()):
+        if proc.poll() is not None:
+            del _CHILDREN[proc.pid]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-from harness.stack.process import alive, spawn
+from harness.stack.process import alive, spawn, stop_all
 
 
 def _launcher() -> subprocess.Popen[bytes]:
@@ -41,8 +41,8 @@ def _wait(pred, limit: float = 8.0) -> bool:
 
 def test_a_killed_launchers_stack_processes_are_stopped(tmp_path: Path) -> None:
     launcher = _launcher()
-    _, child = spawn("sleeper", [sys.executable, "-c", "import time; time.sleep(30)"],
-                     tmp_path / "sleeper.log")
+    sleeper, child = spawn("sleeper", [sys.executable, "-c", "import time; time.sleep(30)"],
+                           tmp_path / "sleeper.log")
     state = tmp_path / "state.json"
     _state(state, launcher.pid, child.to_json())
     reaper = _reaper(launcher, state)
@@ -52,14 +52,14 @@ def test_a_killed_launchers_stack_processes_are_stopped(tmp_path: Path) -> None:
         launcher.kill()
         launcher.wait(5)
         assert _wait(lambda: not alive(child)), "the child outlived its launcher"
+        assert sleeper.wait(5) < 0, "the child was not stopped by a signal"
         assert reaper.wait(8) == 0
     finally:
         for p in (launcher, reaper):
             if p.poll() is None:
                 p.kill()
                 p.wait(5)
-        if alive(child):
-            psutil.Process(child.pid).kill()
+        stop_all([child], grace=1.0)          # kills it if alive, and waits our Popen
 
 
 def test_a_clean_stop_ends_the_reaper_without_touching_anything(tmp_path: Path) -> None:
@@ -79,5 +79,4 @@ def test_a_clean_stop_ends_the_reaper_without_touching_anything(tmp_path: Path) 
             if p.poll() is None:
                 p.kill()
                 p.wait(5)
-        if alive(child):
-            psutil.Process(child.pid).kill()
+        stop_all([child], grace=1.0)          # kills it if alive, and waits our Popen
