@@ -60,9 +60,18 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of `name` (ngx.req.set_header semantics)."""
-        self.remove(name)
-        self._items.append((name, value))
-        self._low.append(name.lower())
+        low = name.lower()
+        lows, items = self._low, self._items
+        if low in lows:   # usually not: plugins mostly set names the client did not send
+            i = lows.index(low)
+            while True:
+                del lows[i]
+                del items[i]
+                if low not in lows:
+                    break
+                i = lows.index(low, i)
+        items.append((name, value))
+        lows.append(low)
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))
@@ -70,11 +79,17 @@ class Headers:
 
     def remove(self, name: str) -> None:
         low = name.lower()
-        lows, items = self._low, self._items
-        while low in lows:
-            i = lows.index(low)
+        lows = self._low
+        if low not in lows:
+            return
+        items = self._items
+        i = lows.index(low)
+        while True:
             del lows[i]
             del items[i]
+            if low not in lows:
+                return
+            i = lows.index(low, i)
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)

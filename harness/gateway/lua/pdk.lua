@@ -106,20 +106,40 @@ local function join(...)
 end
 
 -- The PDK's get_headers table (lower-case names; repeated ones as arrays) from
--- Python's flat answer: complete flag, then name, value, name, value...
--- Building it here is cheaper than converting a Python dict.
-local function headers_table(st, complete, ...)
-  local flat = { ... }
+-- Python's answer: complete flag, then either the names and the values each joined
+-- by NUL (two strings: splitting here is cheaper than converting one Python string
+-- per name and value), or, when a value holds a NUL, name, value, name, value...
+local find, sub = string.find, string.sub
+
+local function put(t, name, value)
+  local prev = t[name]
+  if prev == nil then
+    t[name] = value
+  elseif type(prev) == "table" then
+    prev[#prev + 1] = value
+  else
+    t[name] = { prev, value }
+  end
+end
+
+local function headers_table(st, complete, names, values, ...)
   local t = {}
-  for i = 1, #flat, 2 do
-    local name, value = flat[i], flat[i + 1]
-    local prev = t[name]
-    if prev == nil then
-      t[name] = value
-    elseif type(prev) == "table" then
-      prev[#prev + 1] = value
-    else
-      t[name] = { prev, value }
+  if complete == "flat" then
+    local flat = { names, values, ... }
+    complete = flat[1]
+    for i = 2, #flat, 2 do
+      put(t, flat[i], flat[i + 1])
+    end
+  elseif names ~= "" then
+    local np, vp = 1, 1
+    while true do
+      local ne, ve = find(names, "\0", np, true), find(values, "\0", vp, true)
+      if not ne then
+        put(t, sub(names, np), sub(values, vp))
+        break
+      end
+      put(t, sub(names, np, ne - 1), sub(values, vp, ve - 1))
+      np, vp = ne + 1, ve + 1
     end
   end
   if complete then
@@ -458,6 +478,31 @@ local function run_phase(handler, phase, conf, st)
   return st.exit_status and "exit" or "done"
 end
 
+-- Phases run in reusable coroutines: creating one per phase (a Lua thread and its
+-- stack) was a large share of the bridge's allocations and so of its GC work. A
+-- worker yields DONE after each phase and is resumed with the next one's arguments;
+-- one abandoned mid-I/O is simply not returned to the pool.
+local DONE = newproxy(false)
+local IDLE, IDLE_N, IDLE_MAX = {}, 0, 256
+
+local function worker(handler, phase, conf, st)
+  while true do
+    local kind, detail = run_phase(handler, phase, conf, st)
+    handler, phase, conf, st = yield(DONE, kind, detail)
+  end
+end
+
+local function take_worker()
+  local n = IDLE_N
+  if n == 0 then
+    return coroutine.create(worker)
+  end
+  local co = IDLE[n]
+  IDLE[n] = nil
+  IDLE_N = n - 1
+  return co
+end
+
 local ROUTES, SERVICES, CREDENTIALS = {}, {}, {}
 
 local function entity(cache_tbl, name, id)
@@ -602,13 +647,18 @@ end
 -- kind, ops, authenticated, consumer username, credential key, serialize (JSON text, or
 -- the table when it has no exact JSON form), dirty shared table, exit status, exit body,
 -- exit headers, error / (co, request), the kong.ctx.plugin table when created here
-local function step(co, st, ok, kind, detail)
+local function step(co, st, ok, marker, kind, detail)
   if not ok then   -- the runner itself failed (cannot happen short of a VM error)
-    return "error", pending_ops(st), false, nil, nil, nil, nil, nil, nil, nil, tostring(kind),
+    return "error", pending_ops(st), false, nil, nil, nil, nil, nil, nil, nil, tostring(marker),
            st.new_plugin
   end
-  if coroutine.status(co) == "suspended" then
-    return "yield", co, kind
+  if marker ~= DONE then   -- the phase yielded an I/O request (marker) to Python
+    return "yield", co, marker
+  end
+  STATES[co] = nil
+  if IDLE_N < IDLE_MAX then   -- the phase is over: the coroutine serves the next one
+    IDLE_N = IDLE_N + 1
+    IDLE[IDLE_N] = co
   end
   local consumer, cred = st.consumer, st.credential
   return kind, pending_ops(st), st.authenticated, consumer and consumer.username,
@@ -644,7 +694,7 @@ local function start(handler, phase, conf, handle, plugin_name, now, method, sch
     shared[flat[i]] = flat[i + 1]
   end
   st.shared, st.shared_flat = shared_table(st, shared), flat
-  local co = coroutine.create(run_phase)
+  local co = take_worker()
   STATES[co] = st
   return step(co, st, coroutine.resume(co, handler, phase, conf, st))
 end

@@ -120,15 +120,21 @@ class LuaVM:
 
     def _get_headers(self, handle: int, ops: str, max_headers: int) -> tuple[Any, ...]:
         """Whether every header is in the answer (not cut at the limit), then the
-        headers as lower-case name, value, name, value... (pdk.lua builds the table)."""
+        lower-case names and the values, each joined by NUL (pdk.lua builds the table)."""
         req, _ = self.requests[handle]
-        self.apply_ops(req, ops)
-        items = req.headers.items()
+        if ops:
+            self.apply_ops(req, ops)
+        h = req.headers
+        items, lows = h._items, h._low
         limit = int(max_headers)
         complete = len(items) <= limit
         if not complete:
-            items = items[:limit]
-        return (complete, *[x for k, v in items for x in (k.lower(), v)])
+            items, lows = items[:limit], lows[:limit]
+        values = "\0".join([v for _, v in items])
+        if values.count("\0") == len(items) - 1 or not items:
+            return complete, "\0".join(lows), values
+        # A value with a NUL in it (only a plugin could have set one): pairs instead.
+        return ("flat", complete, *[x for low, (_, v) in zip(lows, items) for x in (low, v)])
 
     def _get_header(self, handle: int, ops: str, name: str) -> str | None:
         req, _ = self.requests[handle]

@@ -64,6 +64,29 @@ end"""))
     assert req.headers.get("X-Seen") == "2 1 a,b,c nil"
 
 
+def test_get_headers_keeps_empty_values_and_values_holding_a_nul(tmp_path):
+    # Names and values cross joined by NUL; a value with a NUL in it (only a plugin
+    # could set one) takes the pairwise path, and empty values stay empty strings.
+    p = make_plugin(tmp_path, handler("""
+function H:access(conf)
+  local h = kong.request.get_headers()
+  kong.service.request.set_header("X-Seen", #h["x-nul"] .. " [" .. h["x-empty"] .. "] "
+    .. h["x-last"])
+end"""))
+    req = request([("X-Empty", ""), ("X-Nul", "a\0b"), ("X-Last", "z")])
+    run_access(p, req)
+    assert req.headers.get("X-Seen") == "3 [] z"
+    req = request([("X-Empty", ""), ("X-Nul", "ab"), ("X-Last", "")])
+    p2 = make_plugin(tmp_path / "second", handler("""
+function H:access(conf)
+  local h = kong.request.get_headers()
+  kong.service.request.set_header("X-Seen", #h["x-nul"] .. "[" .. h["x-empty"] .. "]["
+    .. h["x-last"] .. "]")
+end"""))
+    run_access(p2, req)
+    assert req.headers.get("X-Seen") == "2[][]"
+
+
 def test_get_headers_reads_up_to_a_thousand_headers(tmp_path):
     p = make_plugin(tmp_path, handler("""
 function H:access(conf)
