@@ -60,7 +60,10 @@ def _no_constants(name: str) -> Any:
 def _json(raw: bytes | None) -> Any:
     if raw is None:
         raise ValueError("not base64")
-    return json.loads(raw, parse_constant=_no_constants)
+    # Text, never bytes: json.loads(bytes) guesses UTF-16/32 from the first bytes, and
+    # cjson reads only bytes as they are (a UTF-16 header is invalid JSON to Kong).
+    # surrogateescape keeps cjson's tolerance of invalid UTF-8 inside strings.
+    return json.loads(raw.decode("utf-8", "surrogateescape"), parse_constant=_no_constants)
 
 
 @dataclass(frozen=True)

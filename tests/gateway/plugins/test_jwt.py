@@ -126,6 +126,14 @@ def test_lowercase_bearer_accepted_and_other_schemes_ignored(runtime, gateway):
     (b64(b"5") + "." + b64({}) + ".", "Bad token; invalid alg"),
     (b64({"alg": "RS256"}) + "." + b64({}) + ".!!", "Bad token; invalid signature"),
     (b64({"alg": "RS256"}) + "." + b64(b"NaN") + ".", "Bad token; invalid JSON"),
+    # cjson reads bytes as they are: a UTF-16 header (with or without BOM) is not JSON
+    (b64('{"alg":"RS256","kid":"auth-dev-1"}'.encode("utf-16")) + "." + b64({}) + ".",
+     "Bad token; invalid JSON"),
+    (b64('{"alg":"RS256","kid":"auth-dev-1"}'.encode("utf-16-le")) + "." + b64({}) + ".",
+     "Bad token; invalid JSON"),
+    # ...while invalid UTF-8 inside a string passes through, as in cjson
+    (b64(b'{"alg":"RS256","kid":"k\xff"}') + "." + b64({}) + ".",
+     "No credentials found for given 'kid'"),
     (b64({"alg": "RS256"}) + "." + b64({"sub": "x"}) + ".", "No mandatory 'kid' in claims"),
     (b64({"alg": "RS256", "kid": ""}) + "." + b64({}) + ".", "Invalid 'kid' in claims"),
     (b64({"alg": "RS256", "kid": "nope"}) + "." + b64({}) + ".",
