@@ -7,13 +7,17 @@ status listener's `GET /upstreams/<u>/health`, Kong's shape), so waiting for
 the ejection costs no proxied request that would sit out a read timeout. The
 bounds come from kong.yml's healthchecks (interval, thresholds, probe timeout),
 not from constants. Figures go to the report under `breaker.<case>.*` and
-`replica.*`.
+`replica.*`. The hang/slow cases, which must let proxied requests time out, run
+them through a fault gateway (harness.reliability.fault_gateway) whose users
+service has a 1 s read timeout instead of kong.yml's 5 s: the same upstream,
+health checks and retries on a shorter clock.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -26,9 +30,15 @@ from harness.contracts.expect import Captured, Request, TokenSpec
 from harness.contracts.features import Capability, Feature
 from harness.contracts.scenario import Case, Scenario, register
 from harness.errors import ContractMismatch, StackError
+from harness.reliability.fault_gateway import fault_gateway
 
 UPSTREAM_ROUTE = "users"
 SLACK_S = 3.0   # scheduling slack on this shared 2-core machine
+# The slow/hang cases run on a fault gateway whose users service times out after this
+# (kong.yml: 5000 ms): Kong's behaviour on a shorter clock. A slow answer comes this
+# much after the read timeout.
+FAULT_READ_TIMEOUT_MS = 1000
+SLOW_PAST_MS = 500
 
 
 def _fail(what: str, expected: str, got: str, cap: Captured | None = None) -> None:
@@ -48,8 +58,10 @@ def _setup(ctx: ScenarioContext) -> tuple[Any, str, str]:
     return up, names[0], names[1]
 
 
-def _health(ctx: ScenarioContext, upstream: str, inst: str) -> str:
-    url = f"{ctx.target.status_url.rstrip('/')}/upstreams/{upstream}/health"  # type: ignore[union-attr]
+def _health(ctx: ScenarioContext, upstream: str, inst: str, status_url: str | None = None
+            ) -> str:
+    base = status_url or ctx.target.status_url
+    url = f"{base.rstrip('/')}/upstreams/{upstream}/health"  # type: ignore[union-attr]
     doc = httpx.get(url, timeout=ctx.timeouts.request, trust_env=False).json()
     for row in doc.get("data", []):
         if str(row.get("target", "")).split(":")[0] == inst:
@@ -61,28 +73,24 @@ def _counter(ctx: ScenarioContext, inst: str) -> int:
     return int(ctx.admin("GET", f"{inst}-admin", "/counters")["total"])
 
 
-def _get(ctx: ScenarioContext, tid: str, host: str) -> Captured:
-    return ctx.client.send(Request(host=host, path=f"/api/users/bf-{uuid.uuid4().hex[:6]}",
-                                   token=TokenSpec(tid)))
-
-
-def _timed_get(ctx: ScenarioContext, tid: str, host: str, timeout_s: float
-               ) -> tuple[int | str, float]:
-    """(status or error name, ms) with a client timeout longer than the gateway's read
-    timeout (the suite's client gives up at settings.timeouts.http)."""
-    url = ctx.client.base_url("gateway", "http") + f"/api/users/bf-{uuid.uuid4().hex[:6]}"
-    token = ctx.client.headers_for(Request(host=host, token=TokenSpec(tid)))
-    t0 = time.monotonic()
-    try:
-        r = httpx.get(url, headers=dict(token), timeout=timeout_s, trust_env=False)
-        return r.status_code, (time.monotonic() - t0) * 1000
-    except httpx.HTTPError as exc:
-        return type(exc).__name__, (time.monotonic() - t0) * 1000
+def _get(ctx: ScenarioContext, tid: str, host: str, base: str | None = None) -> Captured:
+    req = Request(host=host, path=f"/api/users/bf-{uuid.uuid4().hex[:6]}",
+                  token=TokenSpec(tid))
+    if base is None:
+        return ctx.client.send(req)
+    headers = ctx.client.headers_for(req)
+    t0 = time.perf_counter()
+    r = httpx.get(base + req.path, headers=list(headers), timeout=ctx.timeouts.request,
+                  trust_env=False)
+    return Captured(req, headers, r.status_code, tuple(r.headers.multi_items()), r.content,
+                    (time.perf_counter() - t0) * 1000)
 
 
 def _await_health(ctx: ScenarioContext, up: Any, inst: str, want: str, bound: float,
-                  label: str, *, drive: tuple[str, str] | None = None) -> float:
-    """Seconds until the gateway reports `inst` as `want`; fails past `bound`.
+                  label: str, *, drive: tuple[str, str] | None = None,
+                  status_url: str | None = None) -> float:
+    """Seconds until the gateway (the stack's, or the one at status_url) reports `inst` as
+    `want`; fails past `bound`.
 
     `drive` (tenant, host) sends a request per poll, for thresholds that only
     passive checks (proxied responses) can reach."""
@@ -91,7 +99,7 @@ def _await_health(ctx: ScenarioContext, up: Any, inst: str, want: str, bound: fl
     def check() -> Mismatch | None:
         if drive is not None:
             _get(ctx, *drive)
-        got = _health(ctx, up.name, inst)
+        got = _health(ctx, up.name, inst, status_url)
         return None if got == want else Mismatch(f"health of {inst}", want, got)
     await_convergence(check, ctx.timeouts, what=f"{inst} {want} ({label})", required=1,
                       max_time=bound)
@@ -110,10 +118,10 @@ def _recover_bound(up: Any) -> float:
 
 
 def _assert_no_traffic(ctx: ScenarioContext, tid: str, host: str, bad: str, label: str,
-                       n: int = 12) -> None:
+                       n: int = 12, base: str | None = None) -> None:
     """While ejected: every request answered 200 by the good instance, none reaches `bad`."""
     before = _counter(ctx, bad)
-    caps = [_get(ctx, tid, host) for _ in range(n)]
+    caps = [_get(ctx, tid, host, base) for _ in range(n)]
     reached = _counter(ctx, bad) - before
     statuses = sorted({c.status for c in caps})
     if statuses != [200]:
@@ -124,45 +132,83 @@ def _assert_no_traffic(ctx: ScenarioContext, tid: str, host: str, bad: str, labe
     ctx.record(f"breaker.{label}.ejected_p99_ms", lat[min(len(lat) - 1, int(len(lat) * 0.99))])
 
 
-def _recover(ctx: ScenarioContext, up: Any, tid: str, host: str, bad: str, label: str) -> None:
+def _recover(ctx: ScenarioContext, up: Any, tid: str, host: str, bad: str, label: str, *,
+             status_url: str | None = None, base: str | None = None) -> None:
     ctx.clear_faults(bad)
-    took = _await_health(ctx, up, bad, "HEALTHY", _recover_bound(up), label)
+    took = _await_health(ctx, up, bad, "HEALTHY", _recover_bound(up), label,
+                         status_url=status_url)
     before = _counter(ctx, bad)
     for _ in range(4):
-        _get(ctx, tid, host)
+        _get(ctx, tid, host, base)
     if _counter(ctx, bad) == before:
         _fail(f"traffic to recovered {bad}", "> 0 of 4 round-robin requests", "0")
     ctx.record(f"breaker.{label}.recovery_s", took)
 
 
+def _fault_get(ctx: ScenarioContext, base: str, tid: str, host: str, timeout_s: float
+               ) -> tuple[int | str, float]:
+    """(status or error name, ms) of one GET on the users route through `base`."""
+    token = ctx.client.headers_for(Request(host=host, token=TokenSpec(tid)))
+    t0 = time.monotonic()
+    try:
+        r = httpx.get(f"{base}/api/users/bf-{uuid.uuid4().hex[:6]}", headers=dict(token),
+                      timeout=timeout_s, trust_env=False)
+        return r.status_code, (time.monotonic() - t0) * 1000
+    except httpx.HTTPError as exc:
+        return type(exc).__name__, (time.monotonic() - t0) * 1000
+
+
 def _slow_backend(ctx: ScenarioContext, case: Case) -> None:
+    """Through a fault gateway whose users service times out after FAULT_READ_TIMEOUT_MS
+    (kong.yml's own upstream, health checks and retries): requests landing on the faulty
+    instance wait out the read timeout and are retried on the other (200); the timed-out
+    tries are passive health-check timeouts that eject it; then no traffic reaches it,
+    and once the fault is cleared active checks re-admit it."""
     up, bad, good = _setup(ctx)
+    resolve = getattr(ctx.target.stack, "resolve_map", None)
+    if not isinstance(resolve, dict):
+        pytest.skip(f"target {ctx.target.kind} cannot host a fault gateway (no resolve map)")
     svc = ctx.gateway.route(UPSTREAM_ROUTE).service
     label = case.name
-    tid, host = ctx.fresh_tenant("enterprise", "fs")
+    read_ms = FAULT_READ_TIMEOUT_MS
     faults: dict[str, Any] = ({"hang": True} if label == "hang"
-                              else {"latency_ms": float(svc.read_timeout) + 2000})
-    try:
-        ctx.set_faults(bad, **faults)
-        if label == "hang":
-            # A request landing on the hung instance: read timeout, then the retry
-            # on the good one answers; never longer than one read timeout + slack.
-            limit_ms = float(svc.read_timeout) + SLACK_S * 1000
-            for _ in range(2):
-                status, ms = _timed_get(ctx, tid, host, limit_ms / 1000 + 5)
-                if status != 200 or ms > limit_ms:
-                    _fail("a request while one instance hangs (retried on the other)",
-                          f"200 within {limit_ms:.0f} ms", f"{status} after {ms:.0f} ms")
-                ctx.record("breaker.hang.first_answer_max_ms", max(
-                    ms, ctx.figures.get("breaker.hang.first_answer_max_ms", 0.0)))
-        timeouts = up.healthchecks.active.unhealthy.timeouts
-        took = _await_health(ctx, up, bad, "UNHEALTHY", _eject_bound(up, timeouts) + (
-            float(svc.read_timeout) / 1000 if label == "hang" else 0.0), label)
-        ctx.record(f"breaker.{label}.time_to_eject_s", took)
-        _assert_no_traffic(ctx, tid, host, bad, label)
-    finally:
-        ctx.clear_faults(bad)
-    _recover(ctx, up, tid, host, bad, label)
+                              else {"latency_ms": read_ms + SLOW_PAST_MS})
+    tid, host = ctx.fresh_tenant("enterprise", "fs")
+    root = ctx.gateway.kong_file.resolve().parents[2]
+    with fault_gateway(root, resolve, svc.name, read_ms) as fgw:
+        fup = fgw.model.route(UPSTREAM_ROUTE).upstream
+        assert fup is not None
+        try:
+            ctx.set_faults(bad, **faults)
+            # Round-robin over the targets: `timeouts` of these land on the faulty one.
+            timeouts = fup.healthchecks.passive.unhealthy.timeouts
+            n = len(fup.targets) * timeouts
+            limit_ms = read_ms + SLACK_S * 1000
+            t0 = time.monotonic()
+            with ThreadPoolExecutor(n) as pool:
+                answers = list(pool.map(lambda _i: _fault_get(
+                    ctx, fgw.proxy_url, tid, host, limit_ms / 1000 + 5), range(n)))
+            bad_answers = [(st, ms) for st, ms in answers if st != 200 or ms > limit_ms]
+            if bad_answers:
+                _fail(f"{n} concurrent requests while one instance is {label} (retried on the "
+                      "other)", f"all 200 within {limit_ms:.0f} ms", str(answers))
+            waited = sum(ms >= read_ms * 0.9 for _, ms in answers)
+            if waited < timeouts:
+                _fail(f"requests that sat out the {read_ms} ms read timeout", f">= {timeouts}",
+                      f"{waited} of {answers}")
+            ctx.record(f"breaker.{label}.first_answer_max_ms", max(ms for _, ms in answers))
+            _await_health(ctx, fup, bad, "UNHEALTHY", SLACK_S,
+                                 f"{label}: {timeouts} passive timeouts",
+                                 status_url=fgw.status_url)
+            ctx.record(f"breaker.{label}.time_to_eject_s", time.monotonic() - t0)
+            _assert_no_traffic(ctx, tid, host, bad, label, base=fgw.proxy_url)
+        finally:
+            ctx.clear_faults(bad)
+        _recover(ctx, fup, tid, host, bad, label, status_url=fgw.status_url,
+                 base=fgw.proxy_url)
+    # The stack's own replicas probed the faulty stub too: they re-admit it before the
+    # next scenario runs.
+    _await_health(ctx, up, bad, "HEALTHY", _recover_bound(up), f"{label}: stack replicas")
 
 
 def _error_backend(ctx: ScenarioContext, case: Case) -> None:
@@ -255,9 +301,10 @@ def _replica_killed(ctx: ScenarioContext, case: Case) -> None:
 
 
 for short, desc, feats, cases, body in (
-    ("fault-backend-slow", "One instance hangs, or answers slower than the read timeout: "
-     "requests are retried on the other within one read timeout, active checks eject it "
-     "within their thresholds, no traffic reaches it, and it recovers",
+    ("fault-backend-slow", "One instance hangs, or answers slower than the read timeout "
+     "(a fault gateway with a 1 s read timeout): requests are retried on the other within "
+     "one read timeout, the timed-out tries eject it by passive checks, no traffic reaches "
+     "it, and active checks re-admit it",
      {Feature.FAULTS, Feature.BREAKER}, [Case(name="hang"), Case(name="slow")], _slow_backend),
     ("fault-backend-errors", "One instance fails 50 % of requests: the breaker opens "
      "within bounded time and recovers once it is healthy",
