@@ -6,6 +6,10 @@ Prometheus, and — once `harness.gateway.__main__` exists — N reference
 gateway replicas. Each process runs in its own process group and is recorded
 in <run_dir>/state.json as soon as it starts, so `down` (or the next `up`)
 cleans up even after the launcher was SIGKILLed.
+
+Start-up and process faults live here; the state.json record is
+harness.stack.run_state, listener ports harness.stack.ports (free_port is
+re-exported here for its importers).
 """
 
 from __future__ import annotations
@@ -20,9 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
@@ -45,11 +47,11 @@ from harness.stack.readiness import (
     tail,
     wait_all,
 )
+from harness.stack.run_state import STATE_FILE, RunState, Svc, read_state, write_state
 from harness.target import Target
 
 __all__ = ["NativeStack", "free_port", "stub_instances", "target_from_state"]
 
-STATE_FILE = "state.json"
 _OWN_SERVICES = {"tenant-service", "auth-service"}
 
 
@@ -77,43 +79,6 @@ def stub_instances(gateway: Gateway) -> list[tuple[str, str, int]]:
     return out
 
 
-def _health_json(s: WaitStrategy) -> dict[str, Any]:
-    if isinstance(s, HttpReady):
-        return {"kind": "http", "port": s.port, "path": s.path, "status": s.status}
-    if isinstance(s, PortReady):
-        return {"kind": "port", "port": s.port}
-    if isinstance(s, PgReady):
-        return {"kind": "postgres", "port": s.port}
-    raise TypeError(s)
-
-
-def _health_from(data: dict[str, Any]) -> WaitStrategy:
-    if data["kind"] == "http":
-        return HttpReady(int(data["port"]), data["path"], int(data["status"]))
-    if data["kind"] == "postgres":
-        return PgReady(int(data["port"]))
-    return PortReady(int(data["port"]))
-
-
-@dataclass
-class _Svc:
-    record: ProcessRecord
-    endpoints: dict[str, Endpoint]
-    health: WaitStrategy
-    proc: subprocess.Popen[bytes] | None = None
-    argv: list[str] = field(default_factory=list)   # to restart it on the same ports
-    user: str | None = None
-    tls_env: bool = False                            # needs the TLS_* variables
-
-
-@dataclass
-class _State:
-    services: dict[str, _Svc] = field(default_factory=dict)
-    resolve: dict[str, str] = field(default_factory=dict)
-    ca_file: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class NativeStack:
     """`Stack` implementation for local processes. `NativeStack.attach(run_dir)` binds
     to a stack started by another process (e.g. `harness up`)."""
@@ -125,7 +90,7 @@ class NativeStack:
         self.settings = settings or Settings()
         self._gateway = gateway
         self.run_dir = self.settings.run_dir
-        self._state = _State()
+        self._state = RunState()
         # A stack owned by this process (pytest session, bench) dies with it, even on
         # SIGKILL: a watcher (harness.reliability.reaper) stops the groups left behind.
         self.reap_with_launcher = (os.environ.get("HARNESS_REAP_WITH_LAUNCHER") == "1"
@@ -140,7 +105,7 @@ class NativeStack:
         if run_dir is not None:
             settings = settings.with_overrides(run_dir=Path(run_dir))
         stack = cls(settings)
-        stack._state = stack._read_state() or _State()
+        stack._state = stack._read_state() or RunState()
         return stack
 
     @property
@@ -154,56 +119,14 @@ class NativeStack:
         return self.run_dir / STATE_FILE
 
     # -- state file ------------------------------------------------------
-    def _read_state(self) -> _State | None:
-        try:
-            data = json.loads(self.state_path.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise StackError(f"{self.state_path}: unreadable state file ({exc}); remove it "
-                             "after checking no stack process runs") from None
-        st = _State(resolve=data.get("resolve", {}), ca_file=data.get("ca_file"),
-                    extra=data.get("extra", {}))
-        for name, svc in data.get("services", {}).items():
-            st.services[name] = _Svc(
-                ProcessRecord.from_json(svc["process"]),
-                {k: Endpoint(**v) for k, v in svc["endpoints"].items()},
-                _health_from(svc["health"]), None, svc.get("argv", []), svc.get("user"),
-                bool(svc.get("tls_env", False)))
-        return st
+    def _read_state(self) -> RunState | None:
+        return read_state(self.state_path)
 
     def _write_state(self) -> None:
-        st = self._state
-        data = {
-            "version": 1,
-            "root": str(self.settings.root),
-            "run_dir": str(self.run_dir),
-            "launcher_pid": os.getpid(),
-            "services": {n: {"process": s.record.to_json(),
-                             "endpoints": {k: vars(e) for k, e in s.endpoints.items()},
-                             "health": _health_json(s.health),
-                             "argv": s.argv, "user": s.user, "tls_env": s.tls_env,
-                             "host": "127.0.0.1",
-                             "port": next(iter(s.endpoints.values())).port,
-                             "pid": s.record.pid, "pgid": s.record.pgid, "log": s.record.log}
-                         for n, s in st.services.items()},
-            "endpoints": {k: vars(e) for k, e in self._endpoints().items()},
-            "resolve": st.resolve,
-            "ca_file": st.ca_file,
-            "extra": st.extra,
-        }
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        tmp.replace(self.state_path)
+        write_state(self.state_path, self._state, root=self.settings.root, run_dir=self.run_dir)
 
     def _endpoints(self) -> dict[str, Endpoint]:
-        out: dict[str, Endpoint] = {}
-        for s in self._state.services.values():
-            out.update(s.endpoints)
-        for suffix in ("", "-tls", "-status"):
-            if f"gateway-1{suffix}" in out:
-                out[f"gateway{suffix}"] = out[f"gateway-1{suffix}"]
-        return out
+        return self._state.endpoints()
 
     # -- Stack protocol --------------------------------------------------
     def services(self) -> list[str]:
@@ -269,7 +192,7 @@ class NativeStack:
         # target.stack) may have restarted services since: state.json holds their
         # new processes, our memory the old ones. Stop the union of both.
         records: dict[int, ProcessRecord] = {}
-        for state in (self._state, self._read_state() or _State()):
+        for state in (self._state, self._read_state() or RunState()):
             for rec in [s.record for s in state.services.values()] + [
                     ProcessRecord.from_json(r) for r in state.extra.get("transient", [])]:
                 records[rec.pid] = rec
@@ -278,7 +201,7 @@ class NativeStack:
             self.state_path.unlink()
         shutil.rmtree(self.run_dir / "postgres", ignore_errors=True)
         shutil.rmtree(self.run_dir / "prometheus-data", ignore_errors=True)
-        self._state = _State()
+        self._state = RunState()
 
     # -- start-up ---------------------------------------------------------
     def _refuse_or_clean(self) -> None:
@@ -300,13 +223,13 @@ class NativeStack:
 
     def _launch(self, name: str, argv: list[str], endpoints: dict[str, Endpoint],
                 health: WaitStrategy, *, env: dict[str, str] | None = None,
-                user: str | None = None) -> _Svc:
+                user: str | None = None) -> Svc:
         # Ctrl-C between the spawn and the state update would orphan the process:
         # hold SIGINT/SIGTERM until it is recorded.
         with _signals_held():
             proc, rec = spawn(name, argv, self.run_dir / "logs" / f"{name}.log", env=env,
                               user=user, cwd=self.settings.root)
-            svc = _Svc(rec, endpoints, health, proc, argv, user, env is not None)
+            svc = Svc(rec, endpoints, health, proc, argv, user, env is not None)
             self._state.services[name] = svc
             self._write_state()
         return svc
@@ -491,7 +414,7 @@ class NativeStack:
         return self._waiting("prometheus", ready, "check prometheus.yml in the run directory")
 
     # -- process faults (for fault scenarios) -------------------------------
-    def _own(self, service: str) -> _Svc:
+    def _own(self, service: str) -> Svc:
         svc = self._state.services.get(service)
         if svc is None:
             raise StackError(f"no service {service!r} (known: {', '.join(self.services())})")
