@@ -118,9 +118,13 @@ class _Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = _Parser()
         self.pending: deque[asyncio.Future[Any]] = deque()
+        self.deadlines: deque[float] = deque()   # loop time each pending reply is due by
         self.out: list[bytes] = []
         self.flush_scheduled = False
         self.closed = False
+        # One timer per connection, not per command: it fires when the oldest pending
+        # reply is due and re-arms for the next one (replies come back in order).
+        self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses: no isinstance check.
@@ -137,8 +141,9 @@ class _Conn(asyncio.Protocol):
             if not ok:
                 break
             fut = self.pending.popleft()
+            self.deadlines.popleft()
             if fut.done():
-                continue  # timed out earlier; this is its late reply
+                continue  # cancelled by its caller; this is its late reply
             if isinstance(value, RedisError):
                 fut.set_exception(value)
             else:
@@ -151,6 +156,10 @@ class _Conn(asyncio.Protocol):
         if not self.closed:
             self.closed = True
             self.client._lost(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.deadlines.clear()
         while self.pending:
             fut = self.pending.popleft()
             if not fut.done():
@@ -158,12 +167,30 @@ class _Conn(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def send(self, payload: bytes, fut: asyncio.Future[Any]) -> None:
+    def send(self, payload: bytes, fut: asyncio.Future[Any],
+             loop: asyncio.AbstractEventLoop) -> None:
         self.pending.append(fut)
+        self.deadlines.append(loop.time() + self.client.timeout)
         self.out.append(payload)
         if not self.flush_scheduled:
             self.flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop.call_soon(self._flush)
+        if self.timer is None:
+            self.timer = loop.call_at(self.deadlines[0], self._check_due, loop)
+
+    def _check_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.timer = None
+        if not self.deadlines or self.closed:
+            return
+        due = self.deadlines[0]
+        if loop.time() < due:
+            self.timer = loop.call_at(due, self._check_due, loop)
+            return
+        client = self.client
+        # The reply stream can no longer be trusted to arrive: drop the connection
+        # (failing everything queued behind) and reconnect on the next call.
+        self.fail(RedisError(f"Redis {client.host}:{client.port} timed out after "
+                             f"{client.timeout * 1000:.0f} ms"))
 
     def _flush(self) -> None:
         self.flush_scheduled = False
@@ -204,8 +231,8 @@ class RedisClient:
             setup.append(encode("SELECT", self.database))
         for cmd in setup:
             fut: asyncio.Future[Any] = loop.create_future()
-            conn.send(cmd, fut)
-            await asyncio.wait_for(fut, self.timeout)
+            conn.send(cmd, fut, loop)
+            await fut   # the connection's timer fails it when Redis does not answer
         return conn
 
     async def _get_conn(self) -> _Conn:
@@ -243,15 +270,13 @@ class RedisClient:
 
     # -- commands ----------------------------------------------------------
     async def call(self, payload: bytes) -> Any:
-        conn = await self._get_conn()
         loop = asyncio.get_running_loop()
+        conn = self._conn
+        if conn is None or self._loop is not loop:
+            conn = await self._get_conn()
         fut: asyncio.Future[Any] = loop.create_future()
-        conn.send(payload, fut)
-        timer = loop.call_later(self.timeout, _expire, fut, self, conn)
-        try:
-            return await fut
-        finally:
-            timer.cancel()
+        conn.send(payload, fut, loop)
+        return await fut
 
     async def execute(self, *args: bytes | str | int) -> Any:
         return await self.call(encode(*args))
@@ -281,13 +306,3 @@ class RedisClient:
         if self._conn is not None and self._conn.transport is not None:
             self._conn.transport.close()
         self._conn = None
-
-
-def _expire(fut: asyncio.Future[Any], client: RedisClient, conn: _Conn) -> None:
-    if not fut.done():
-        err = RedisError(f"Redis {client.host}:{client.port} timed out after "
-                         f"{client.timeout * 1000:.0f} ms")
-        # The connection's reply stream can no longer be trusted to arrive: drop it
-        # (failing everything queued behind) and reconnect on the next call.
-        fut.set_exception(err)
-        conn.fail(err)

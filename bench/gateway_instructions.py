@@ -1,0 +1,147 @@
+"""Reference gateway: user-space instructions per request (valgrind callgrind).
+
+Requests per second and CPU time per request swing by ±30 % on this shared
+2-core machine from one minute to the next, far more than most code changes
+move them. The count of instructions the gateway executes per request does
+not: it is the figure to compare two versions of the code by (it leaves out
+the kernel's share, which `bench/gateway_throughput.py` prints separately).
+
+Same set-up as gateway_throughput.py (production kong.yml, FULL plugin chain,
+tier limits raised, upstream nginx, real Redis), but the gateway runs under
+`valgrind --tool=callgrind` (~50x slower) and a small asyncio client sends a
+fixed number of keep-alive requests over a few connections. Counting starts
+after a warm-up (callgrind_control --zero) and ends with a dump.
+
+    .venv/bin/python bench/gateway_instructions.py [--requests 2000] [--no-plugins]
+    # compare two trees: run it in each (the gateway runs from the script's tree)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gateway_throughput import (  # noqa: E402
+    REPO,
+    SERVICES,
+    Procs,
+    free_port,
+    nginx_conf,
+    raised_limits_root,
+    wait_http,
+)
+
+PATH = "/api/users/1"
+
+
+async def _client(port: int, headers: dict[str, str], count: int) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = f"GET {PATH} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    raw = (head + "\r\n").encode()
+    ok = 0
+    try:
+        for _ in range(count):
+            writer.write(raw)
+            status = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            ok += status.startswith(b"HTTP/1.1 200")
+    finally:
+        writer.close()
+    return ok
+
+
+async def load(port: int, headers: dict[str, str], total: int, conns: int) -> int:
+    per = max(1, total // conns)
+    got = await asyncio.wait_for(
+        asyncio.gather(*(_client(port, headers, per) for _ in range(conns))), timeout=600)
+    return sum(got)
+
+
+def total_ir(out: Path) -> int:
+    for line in out.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise SystemExit(f"no totals in {out}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--connections", type=int, default=10)
+    ap.add_argument("--no-plugins", action="store_true")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="copy the callgrind dump here (read it with callgrind_annotate)")
+    args = ap.parse_args()
+    for tool in ("nginx", "redis-server", "valgrind", "callgrind_control"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found on PATH (apt-get install valgrind nginx-light "
+                             "redis-server)")
+    sys.path.insert(0, str(REPO))
+    from harness.tokens import dev_minter
+
+    procs = Procs()
+    with tempfile.TemporaryDirectory(prefix="harness-bench-ir-") as t:
+        tmp = Path(t)
+        try:
+            a_port, b_port, r_port, g_port, s_port = (free_port() for _ in range(5))
+            procs.start(["nginx", "-c", str(nginx_conf(tmp, a_port, b_port)), "-p", str(tmp)],
+                        "0-1", tmp / "nginx.log")
+            procs.start(["redis-server", "--port", str(r_port), "--bind", "127.0.0.1",
+                         "--save", "", "--appendonly", "no"], "0-1", tmp / "redis.log")
+            root = raised_limits_root(tmp)
+            resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
+            resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
+            out = tmp / "callgrind.out"
+            gw = procs.start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                              "--dump-instr=no", "--compress-strings=no",
+                              sys.executable, "-m", "harness.gateway", "--root", str(root),
+                              "--http-port", str(g_port), "--status-port", str(s_port),
+                              "--log-dir", str(tmp / "logs"), *resolve,
+                              *(["--no-plugins"] if args.no_plugins else [])], "0-1",
+                             tmp / "gateway.log", cwd=REPO)
+            token = dev_minter().mint("acme", ttl=3000)
+            headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}",
+                       "User-Agent": "bench", "Accept": "*/*"}
+            wait_http(f"http://127.0.0.1:{s_port}/status", {}, timeout=180)
+            asyncio.run(load(g_port, headers, 300, args.connections))   # warm-up
+            subprocess.run(["callgrind_control", "--zero", str(gw.pid)], check=True,
+                           capture_output=True, timeout=60)
+            t0 = time.monotonic()
+            ok = asyncio.run(load(g_port, headers, args.requests, args.connections))
+            took = time.monotonic() - t0
+            subprocess.run(["callgrind_control", "--dump", str(gw.pid)], check=True,
+                           capture_output=True, timeout=120)
+            dumps = sorted(tmp.glob("callgrind.out*"), key=lambda p: p.stat().st_mtime)
+            sent = args.requests // args.connections * args.connections
+            if ok != sent:
+                raise SystemExit(f"only {ok} of {sent} requests answered 200")
+            ir = total_ir(dumps[-1])
+            if args.keep is not None:
+                shutil.copyfile(dumps[-1], args.keep)
+            kind = "data plane only" if args.no_plugins else "full plugin chain"
+            print(f"{kind}: {ir / sent / 1000:,.1f} k instructions per request "
+                  f"({sent} requests, {args.connections} connections, {took:.0f} s under "
+                  "callgrind)")
+        finally:
+            procs.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
