@@ -111,7 +111,7 @@ class Flight:
         proxy_ms = str(ctx.proxy_latency_ms or 0)
         rid = ctx.request_id
         # The tail's values are ours: no CR/LF check needed for them.
-        data = (status_line(status) + header_block(out._items, olows)
+        data = (status_line(status) + header_block(out._items, olows, frozenset(), out.dirty)
                 + f"Connection: {connection}\r\n"
                 + (f"Date: {date}\r\n" if date is not None else "")
                 + (f"Server: {server}\r\n" if server is not None else "")

@@ -292,7 +292,8 @@ class Handler:
                 first += "TE: trailers\r\n"
         # Lines of `first` are ours (no CR/LF inside values we did not build).
         end = f"Content-Length: {body_len}\r\n\r\n" if body_len is not None else "\r\n"
-        return (first + header_block(h._items, lows, drop) + end).encode("latin-1", "replace")
+        return (first + header_block(h._items, lows, drop, h.dirty) + end).encode("latin-1",
+                                                                                  "replace")
 
     async def _proxy(self, ex: Exchange, req: Request, ctx: Ctx, collected: list[Plugin],
                      prefix: str | None) -> None:

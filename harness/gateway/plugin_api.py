@@ -28,12 +28,15 @@ class Headers:
     """Case-insensitive, order-keeping, multi-valued HTTP headers (names kept as sent)."""
 
     # `_low` mirrors `_items` with lower-cased names so lookups run at C speed
-    # (list.index / `in`) on the hot path.
-    __slots__ = ("_items", "_low")
+    # (list.index / `in`) on the hot path. `dirty`: a value may hold CR or LF (set by
+    # a plugin); values from the HTTP parsers never do, so serialising headers that
+    # are not dirty needs no scan for them (see wire.header_block).
+    __slots__ = ("_items", "_low", "dirty")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = list(items)
         self._low: list[str] = [k.lower() for k, _ in self._items]
+        self.dirty = True
 
     @classmethod
     def from_parsed(cls, items: list[tuple[str, str]], lows: list[str]) -> Headers:
@@ -41,6 +44,7 @@ class Headers:
         h = cls.__new__(cls)
         h._items = items
         h._low = lows
+        h.dirty = False
         return h
 
     def get(self, name: str, default: str | None = None) -> str | None:
@@ -72,10 +76,29 @@ class Headers:
                 i = lows.index(low, i)
         items.append((name, value))
         lows.append(low)
+        if "\r" in value or "\n" in value:
+            self.dirty = True
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))
         self._low.append(name.lower())
+        if "\r" in value or "\n" in value:
+            self.dirty = True
+
+    def set_many(self, pairs: list[tuple[str, str]], lows: list[str]) -> None:
+        """set() for each pair; `lows` are the pairs' lower-case names, all distinct.
+        When none is present yet (the usual case) they are appended in one step."""
+        mine = self._low
+        for low in lows:
+            if low in mine:
+                for name, value in pairs:
+                    self.set(name, value)
+                return
+        self._items += pairs
+        mine += lows
+        for _, value in pairs:
+            if "\r" in value or "\n" in value:
+                self.dirty = True
 
     def remove(self, name: str) -> None:
         low = name.lower()
@@ -105,8 +128,12 @@ class Headers:
 
     def to_dict(self) -> dict[str, str | list[str]]:
         """Lower-case names; repeated headers as lists (Kong PDK get_headers shape)."""
+        lows = self._low
+        fast: dict[str, str | list[str]] = dict(zip(lows, [v for _, v in self._items]))
+        if len(fast) == len(lows):   # no repeated name: the usual case
+            return fast
         out: dict[str, str | list[str]] = {}
-        for (_, v), low in zip(self._items, self._low):
+        for (_, v), low in zip(self._items, lows):
             if low in out:
                 prev = out[low]
                 out[low] = [*prev, v] if isinstance(prev, list) else [prev, v]

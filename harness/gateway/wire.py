@@ -57,13 +57,16 @@ def clean(value: str) -> str:
 
 
 def header_block(items: list[tuple[str, str]], lows: list[str],
-                 drop: frozenset[str] | set[str] = frozenset()) -> str:
-    """`Name: value\r\n` lines joined; CR/LF in a value (set by a plugin) is removed."""
+                 drop: frozenset[str] | set[str] = frozenset(), dirty: bool = True) -> str:
+    """`Name: value\r\n` lines joined; CR/LF in a value (set by a plugin) is removed.
+    `dirty=False` (Headers.dirty): no value can hold CR/LF, the check is skipped."""
     if drop:
         parts = [f"{k}: {v}\r\n" for (k, v), low in zip(items, lows) if low not in drop]
     else:
         parts = [f"{k}: {v}\r\n" for k, v in items]
     block = "".join(parts)
+    if not dirty:
+        return block
     # One CR and one LF per line unless a value smuggled its own: then clean them all.
     n = len(parts)
     if block.count("\n") != n or block.count("\r") != n:
@@ -80,5 +83,5 @@ def status_line(status: int) -> str:
 
 
 def head(status: int, headers: Headers) -> bytes:
-    return (status_line(status) + header_block(headers._items, headers._low)
-            + "\r\n").encode("latin-1", "replace")
+    return (status_line(status) + header_block(headers._items, headers._low, frozenset(),
+                                               headers.dirty) + "\r\n").encode("latin-1", "replace")

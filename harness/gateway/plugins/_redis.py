@@ -281,8 +281,9 @@ class RedisClient:
     async def execute(self, *args: bytes | str | int) -> Any:
         return await self.call(encode(*args))
 
-    async def incr_windows(self, keys: list[str], ttls: list[int]) -> list[int]:
-        """INCR each key (EXPIRE ttl when new); the values before this increment."""
+    @staticmethod
+    def incr_windows_payload(keys: list[str], ttls: list[int]) -> bytes:
+        """The EVALSHA command incr_windows sends (callers may keep it for reuse)."""
         n = len(keys)
         frame = _FRAMES.get((n, *ttls))
         if frame is None:
@@ -290,8 +291,16 @@ class RedisClient:
             frame = _FRAMES[(n, *ttls)] = (
                 b"*%d\r\n" % (3 + n + len(ttls)) + encode(b"EVALSHA", INCR_SHA, n)[4:],
                 encode(*ttls)[len(b"*%d\r\n" % len(ttls)):])
-        payload = b"".join([frame[0], *[b"$%d\r\n%s\r\n" % (len(b), b)
-                                        for b in [k.encode() for k in keys]], frame[1]])
+        return b"".join([frame[0], *[b"$%d\r\n%s\r\n" % (len(b), b)
+                                     for b in [k.encode() for k in keys]], frame[1]])
+
+    async def incr_windows(self, keys: list[str], ttls: list[int],
+                           payload: bytes | None = None) -> list[int]:
+        """INCR each key (EXPIRE ttl when new); the values before this increment.
+        `payload`: incr_windows_payload(keys, ttls), when the caller kept it."""
+        n = len(keys)
+        if payload is None:
+            payload = self.incr_windows_payload(keys, ttls)
         try:
             result = await self.call(payload)
         except _ReplyError as exc:

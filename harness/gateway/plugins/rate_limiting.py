@@ -105,6 +105,12 @@ class RateLimitingPlugin(Plugin):
         self.route_id = ZERO_UUID
         self.service_id = ZERO_UUID
         self._redis = _redis_client(runtime, config) if config.policy == "redis" else None
+        # Keys (and the Redis command carrying them) per identifier, for the current
+        # second only: under load most requests of a second share their identifier.
+        self._keys_second = -1
+        self._keys_of: dict[str, tuple[list[str], bytes | None]] = {}
+        self._limit_texts = [(_LIMIT_HDR[p], str(limit), _REMAIN_HDR[p])
+                             for p, limit in self._limits]
 
     def _identifier(self, req: Request, ctx: Ctx) -> str:
         by = self.config.limit_by
@@ -124,23 +130,33 @@ class RateLimitingPlugin(Plugin):
                 ident = req.path
         return ident or req.client_ip
 
-    def _keys(self, ident: str, now_s: int) -> list[str]:
-        starts = window_starts(now_s)
-        prefix = f"ratelimit:{self.route_id}:{self.service_id}:{ident}:"
-        return [f"{prefix}{starts[p]}:{p}" for p, _ in self._limits]
+    def _keys(self, ident: str, now_s: int) -> tuple[list[str], bytes | None]:
+        if now_s != self._keys_second:
+            self._keys_second, self._keys_of = now_s, {}
+        got = self._keys_of.get(ident)
+        if got is None:
+            starts = window_starts(now_s)
+            prefix = f"ratelimit:{self.route_id}:{self.service_id}:{ident}:"
+            keys = [f"{prefix}{starts[p]}:{p}" for p, _ in self._limits]
+            payload = (self._redis.incr_windows_payload(keys, self._ttls)
+                       if self._redis is not None else None)
+            got = (keys, payload)
+            if len(self._keys_of) < 4096:   # bounded: clients choose identifiers
+                self._keys_of[ident] = got
+        return got
 
-    async def _usage(self, keys: list[str]) -> list[int]:
+    async def _usage(self, keys: list[str], payload: bytes | None) -> list[int]:
         if self._redis is not None:
-            return await self._redis.incr_windows(keys, self._ttls)
+            return await self._redis.incr_windows(keys, self._ttls, payload)
         now = time.monotonic()
         return [LOCAL_COUNTERS.get(k, now) for k in keys]
 
     async def access(self, req: Request, ctx: Ctx) -> None:
         cfg = self.config
         now_s = int(time.time())  # ngx.time()
-        keys = self._keys(self._identifier(req, ctx), now_s)
+        keys, payload = self._keys(self._identifier(req, ctx), now_s)
         try:
-            usages = await self._usage(keys)
+            usages = await self._usage(keys, payload)
         except RedisError as exc:
             if not cfg.fault_tolerant:
                 raise PluginCrash(f"rate-limiting: failed to get usage: {exc}") from exc
@@ -162,7 +178,8 @@ class RateLimitingPlugin(Plugin):
         best: tuple[int, int, int] | None = None  # remaining, window, limit
         reset = 1
         starts = window_starts(now_s)
-        for (period, limit), remaining in zip(self._limits, remaining_of):
+        for (period, limit), remaining, (limit_hdr, limit_text, remain_hdr) in zip(
+                self._limits, remaining_of, self._limit_texts):
             if stop is None or stop == period:
                 remaining -= 1
             remaining = max(0, remaining)
@@ -170,8 +187,8 @@ class RateLimitingPlugin(Plugin):
             if best is None or remaining < best[0] or (remaining == best[0] and window > best[1]):
                 best = (remaining, window, limit)
                 reset = max(1, window - (now_s * 1000 - starts[period]) // 1000)
-            headers.append((_LIMIT_HDR[period], str(limit)))
-            headers.append((_REMAIN_HDR[period], str(remaining)))
+            headers.append((limit_hdr, limit_text))
+            headers.append((remain_hdr, str(remaining)))
         assert best is not None
         headers += [("RateLimit-Limit", str(best[2])), ("RateLimit-Remaining", str(best[0])),
                     ("RateLimit-Reset", str(reset))]
@@ -184,5 +201,8 @@ class RateLimitingPlugin(Plugin):
             ctx.plugin.setdefault(self.name, {})["headers"] = headers
 
     def header_filter(self, req: Request, resp: Response, ctx: Ctx) -> None:
-        for name, value in ctx.plugin.get(self.name, {}).get("headers", ()):
-            resp.headers.set(name, value)
+        mine = ctx.plugin.get(self.name)
+        if mine is not None:
+            headers = mine.get("headers")
+            if headers:
+                resp.headers.set_many(headers, [name.lower() for name, _ in headers])
