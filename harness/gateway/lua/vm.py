@@ -1,8 +1,9 @@
 """The process's LuaJIT VM (lupa) with the Kong PDK subset, and its Python side.
 
-`LuaVM.instance(runtime, consumer_id)` is built once per process: it loads pdk.lua with the
-Python callables below (header access, consumers, kong.cache store, logging,
-base64, JSON) and drives plugin phases as Lua coroutines (see
+`LuaVM.instance(runtime, consumer_id)` is built once per process: it loads runner.lua (request
+state, the coroutines that run phases) and pdk.lua (the kong.* tables, ngx, cjson, resty.http)
+into one Lua state, giving pdk.lua the Python callables below (header access, kong.cache
+waiters, logging, base64, JSON), and drives plugin phases as Lua coroutines (see
 harness.gateway.plugins.lua_plugin). Conversions between Lua tables and Python values
 happen only where a value crosses: JSON bodies, exit bodies, serialize values.
 """
@@ -28,6 +29,7 @@ from harness.model import Consumer
 __all__ = ["LuaVM", "lua_log"]
 
 lua_log = logging.getLogger("harness.gateway.lua")
+_RUNNER = Path(__file__).with_name("runner.lua")
 _PDK = Path(__file__).with_name("pdk.lua")
 _VMS: list[LuaVM] = []
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -68,8 +70,11 @@ class LuaVM:
             "json_encode": self._json_encode,
             "version": getattr(runtime, "version", "3.9.1"),
         })
-        loader = self.lua.execute(f"return loadstring(...)", _PDK.read_text(), "@" + str(_PDK))
-        self.api = loader(py)
+        # One Lua state: the runner's request state and sentinels are handed to pdk.lua as
+        # chunk arguments (its hot functions keep them as local upvalues).
+        self.api, shared = self._chunk(_RUNNER)()
+        pdk = self._chunk(_PDK)(py, shared)
+        self.api["load_handler"] = pdk["load_handler"]
         self.null = self.api["null"]
         self.start = self.api["start"]
         self.resume = self.api["resume"]
@@ -77,6 +82,9 @@ class LuaVM:
         self._lua_type = lupa.lua_type
         for c in runtime.gateway.kong.consumers:
             self.api["add_consumer"](consumer_id(c), c.username, c.custom_id)
+
+    def _chunk(self, path: Path) -> Any:
+        return self.lua.execute("return loadstring(...)", path.read_text(), "@" + str(path))
 
     # -- request registry ------------------------------------------------
     def register(self, req: Request, ctx: Ctx) -> int:
@@ -111,7 +119,7 @@ class LuaVM:
         headers = req.headers
         for i in range(0, len(f) - 2, 3):
             op, name = f[i], f[i + 1]
-            if op == "c":   # pdk.lua already dropped clears of names known to be absent
+            if op == "c":   # runner.lua already dropped clears of names known to be absent
                 headers.remove(name)
             elif op == "s":
                 headers.set(name, f[i + 2])
