@@ -2,31 +2,40 @@
 
 Waiting out kong.yml's 5 s read timeout costs a fault scenario seconds per case. This
 gateway runs a copy of the repository's gateway config in which only the named
-service's `read_timeout` is shorter; it shares the running native stack's stubs,
-Redis and Tenant Service (the stack's resolve map), so a stub fault is seen by it
-exactly as by the stack's own replicas. Upstreams, health checks and retries are
-kong.yml's own: what is observed is still Kong's timeout, retry and passive
-health-check behaviour, on a shorter clock.
+service's `read_timeout` is shorter (and, if asked, its upstream's active probes:
+Probes); it shares the running native stack's stubs, Redis and Tenant Service (the
+stack's resolve map), so a stub fault is seen by it exactly as by the stack's own
+replicas. Everything else (targets, passive checks, retries) is kong.yml's own: what
+is observed is still Kong's timeout, retry and health-check behaviour, on a shorter
+clock.
+
+Given the stack's state.json, the gateway is recorded there (extra["transient"])
+while it runs: if the harness dies mid-scenario (SIGKILL skips every `finally`),
+the orphan reaper or `harness down` stops it with the stack and frees its ports.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from harness.errors import StackError
-from harness.model import Gateway, load_gateway
+from harness.model import Gateway, load_gateway, load_yaml
 from harness.stack.ports import free_port
 from harness.stack.process import spawn, stop_all
 from harness.stack.readiness import HttpReady, Waiting, wait_all
+from harness.stack.run_state import add_transient, drop_transient
 
-__all__ = ["FaultGateway", "fault_gateway", "shortened_root"]
+__all__ = ["FaultGateway", "Probes", "fault_gateway", "shortened_root"]
 
 KONG_YML = Path("kong/declarative-config/kong.yml")
 READY_S = 20.0
@@ -40,52 +49,100 @@ class FaultGateway:
     model: Gateway      # the derived config it runs
 
 
-def shortened_root(root: Path, dest: Path, service: str, read_timeout_ms: int) -> Gateway:
-    """Copy root's kong/ to dest with `service`'s read_timeout set to read_timeout_ms; the
-    copy is loaded back through the model, so a miss is an error, not a silent no-op."""
+@dataclass(frozen=True)
+class Probes:
+    """Active health checks of the service's upstream on the derived copy: probes of a
+    healthy target every `healthy_interval` s, each given `timeout` s, `unhealthy_timeouts`
+    timed-out probes eject (kong.yml: 2 s, 1 s, 2, which takes 3-5 s)."""
+    timeout: float
+    healthy_interval: int
+    unhealthy_timeouts: int
+
+
+class _Expanded(yaml.SafeDumper):
+    # Aliases written out in full: the copy reads like kong.yml with values edited.
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def shortened_root(root: Path, dest: Path, service: str, read_timeout_ms: int,
+                   probes: Probes | None = None) -> Gateway:
+    """Copy root's kong/ to dest with `service`'s read_timeout set to read_timeout_ms (and
+    its upstream's active probes to `probes`); the copy is loaded back through the model,
+    so a miss is an error, not a silent no-op."""
     original = load_gateway(root)
     svc = next((s for s in original.kong.services if s.name == service), None)
     if svc is None:
         raise StackError(f"{root / KONG_YML}: no service {service!r} to derive a fault "
                          "gateway from")
+    if probes is not None and svc.host not in original.upstreams:
+        raise StackError(f"{root / KONG_YML}: services.{service}.host: expected an upstream "
+                         f"whose active probes to shorten, got {svc.host!r} (no such upstream)")
     shutil.copytree(root / "kong", dest / "kong")
     (dest / "stack").symlink_to(root / "stack")
-    text = (dest / KONG_YML).read_text()
-    # The service's own `read_timeout:` line: the first one after its `- name:` line.
-    block = re.compile(rf"(^\s*- name: {re.escape(service)}\s*$.*?^\s*read_timeout:\s*)"
-                       rf"{svc.read_timeout}\b", re.M | re.S)
-    edited, n = block.subn(rf"\g<1>{read_timeout_ms}", text, count=1)
-    (dest / KONG_YML).write_text(edited)
+    raw = load_yaml(root / KONG_YML)
+    next(s for s in raw["services"] if s.get("name") == service)["read_timeout"] = \
+        read_timeout_ms
+    if probes is not None:
+        up = next(u for u in raw["upstreams"] if u.get("name") == svc.host)
+        active = up.setdefault("healthchecks", {}).setdefault("active", {})
+        active["timeout"] = probes.timeout
+        active.setdefault("healthy", {})["interval"] = probes.healthy_interval
+        active.setdefault("unhealthy", {})["timeouts"] = probes.unhealthy_timeouts
+    (dest / KONG_YML).write_text(yaml.dump(raw, Dumper=_Expanded, sort_keys=False))
     derived = load_gateway(dest)
     got = next(s.read_timeout for s in derived.kong.services if s.name == service)
-    if n != 1 or got != read_timeout_ms:
+    if got != read_timeout_ms:
         raise StackError(f"{dest / KONG_YML}: services.{service}.read_timeout: expected "
                          f"{read_timeout_ms} after the edit, got {got}")
+    if probes is not None:
+        a = derived.upstreams[svc.host].healthchecks.active
+        now = Probes(a.timeout, a.healthy.interval, a.unhealthy.timeouts)
+        if now != probes:
+            raise StackError(f"{dest / KONG_YML}: upstreams.{svc.host}.healthchecks.active: "
+                             f"expected {probes} after the edit, got {now}")
     return derived
 
 
 @contextmanager
 def fault_gateway(root: Path, resolve: dict[str, str], service: str,
-                  read_timeout_ms: int) -> Iterator[FaultGateway]:
+                  read_timeout_ms: int, *, probes: Probes | None = None,
+                  state: Path | None = None) -> Iterator[FaultGateway]:
     """Run a reference gateway on free ports whose `service` times out after
-    read_timeout_ms, routed to the stack's processes by `resolve`; stopped on exit."""
-    work = Path(tempfile.mkdtemp(prefix="harness-fault-gw-"))
+    read_timeout_ms (its upstream probed as `probes` says, if given), routed to the
+    stack's processes by `resolve`; stopped on exit.
+
+    `state`: the running stack's state.json, to record the gateway in while it runs
+    (its files then live in the stack's run directory too)."""
+    work = Path(tempfile.mkdtemp(prefix="fault-gw-",
+                                 dir=state.parent if state is not None else None))
     try:
-        model = shortened_root(root, work / "root", service, read_timeout_ms)
+        model = shortened_root(root, work / "root", service, read_timeout_ms, probes)
         http, status = free_port(), free_port()
         resolve_args = [a for k, v in sorted(resolve.items()) for a in ("--resolve", f"{k}={v}")]
         log = work / "logs" / "fault-gateway.log"
-        proc, rec = spawn("fault-gateway", [
-            sys.executable, "-m", "harness.gateway", "--root", str(work / "root"),
-            "--http-port", str(http), "--status-port", str(status),
-            "--log-dir", str(work / "logs"), "--replica-id", "99", *resolve_args],
-            log, cwd=root)
+        # Ctrl-C between the spawn and the record would orphan the gateway: hold
+        # SIGINT/SIGTERM until it is recorded and covered by the `finally`.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        rec = None
         try:
+            proc, rec = spawn("fault-gateway", [
+                sys.executable, "-m", "harness.gateway", "--root", str(work / "root"),
+                "--http-port", str(http), "--status-port", str(status),
+                "--log-dir", str(work / "logs"), "--replica-id", "99", *resolve_args],
+                log, cwd=root)
+            if state is not None:
+                add_transient(state, rec)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             wait_all([Waiting("fault-gateway", HttpReady(status, "/status"), log, proc.poll,
                               "the derived config did not load; see the log")], READY_S)
             yield FaultGateway(f"http://127.0.0.1:{http}", f"http://127.0.0.1:{status}",
                                model)
         finally:
-            stop_all([rec], STOP_GRACE_S)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            if rec is not None:
+                stop_all([rec], STOP_GRACE_S)
+                if state is not None:
+                    drop_transient(state, rec)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -215,7 +215,9 @@ class NativeStack:
                 f"{len(old.services)} services alive, e.g. {', '.join(running[:3])}).\n"
                 "Hint: `harness status` shows it; `harness down` stops it.")
         # Left over from a launcher that died: stop stragglers of its groups.
-        stop_all([s.record for s in old.services.values()], self.settings.timeouts.stop_grace)
+        stop_all([s.record for s in old.services.values()] + [
+            ProcessRecord.from_json(r) for r in old.extra.get("transient", [])],
+            self.settings.timeouts.stop_grace)
         self.state_path.unlink()
 
     def _port(self, configured: int) -> int:

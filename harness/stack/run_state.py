@@ -3,6 +3,8 @@
 Written as soon as each process starts, so `harness down` (or the next `up`, or
 the orphan reaper) finds every process group even after the launcher died; read
 back by `NativeStack.attach` in other processes (CLI, scenarios, benches).
+`extra["transient"]` lists processes that run beside the services for a while
+(initdb, a scenario's fault gateway): stopped with them, never restarted.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Any
 
 from harness.errors import StackError
 from harness.stack.base import Endpoint
-from harness.stack.process import ProcessRecord
+from harness.stack.process import ProcessRecord, alive
 from harness.stack.readiness import HttpReady, PgReady, PortReady, WaitStrategy
 
-__all__ = ["STATE_FILE", "RunState", "Svc", "read_state", "write_state"]
+__all__ = ["STATE_FILE", "RunState", "Svc", "add_transient", "drop_transient",
+           "read_state", "write_state"]
 
 STATE_FILE = "state.json"
 
@@ -93,7 +96,16 @@ def read_state(path: Path) -> RunState | None:
 
 
 def write_state(path: Path, st: RunState, *, root: Path, run_dir: Path) -> None:
-    """Write st atomically (a reader never sees half a file), this process as launcher."""
+    """Write st atomically (a reader never sees half a file), this process as launcher.
+
+    A live transient process recorded in the file by another holder of the run
+    directory (add_transient) is kept: a rewrite from memory must not orphan it."""
+    transient = list(st.extra.get("transient", []))
+    mine = {int(r["pid"]) for r in transient}
+    transient += [r for r in _raw(path).get("extra", {}).get("transient", [])
+                  if int(r["pid"]) not in mine and alive(ProcessRecord.from_json(r))]
+    extra = {**st.extra, "transient": transient} if transient else {
+        k: v for k, v in st.extra.items() if k != "transient"}
     data = {
         "version": 1,
         "root": str(root),
@@ -110,8 +122,46 @@ def write_state(path: Path, st: RunState, *, root: Path, run_dir: Path) -> None:
         "endpoints": {k: vars(e) for k, e in st.endpoints().items()},
         "resolve": st.resolve,
         "ca_file": st.ca_file,
-        "extra": st.extra,
+        "extra": extra,
     }
+    _replace(path, data)
+
+
+def add_transient(path: Path, rec: ProcessRecord) -> bool:
+    """Record rec in the state at path (extra["transient"]) so that `harness down` and the
+    orphan reaper stop it with the stack; False if no stack state is there."""
+    data = _raw(path)
+    if not data:
+        return False
+    extra = data.setdefault("extra", {})
+    extra["transient"] = [r for r in extra.get("transient", []) if r["pid"] != rec.pid]
+    extra["transient"].append(rec.to_json())
+    _replace(path, data)
+    return True
+
+
+def drop_transient(path: Path, rec: ProcessRecord) -> None:
+    """Forget rec (it was stopped); no-op if the state or the record is gone."""
+    data = _raw(path)
+    left = [r for r in data.get("extra", {}).get("transient", []) if r["pid"] != rec.pid]
+    if len(left) == len(data.get("extra", {}).get("transient", [])):
+        return
+    data["extra"]["transient"] = left
+    if not left:
+        del data["extra"]["transient"]
+    _replace(path, data)
+
+
+def _raw(path: Path) -> dict[str, Any]:
+    # The file as written, every field kept (launcher_pid included: the reaper checks it).
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _replace(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2))
     tmp.replace(path)

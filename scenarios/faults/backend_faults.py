@@ -175,7 +175,9 @@ def _slow_backend(ctx: ScenarioContext, case: Case) -> None:
                               else {"latency_ms": read_ms + SLOW_PAST_MS})
     tid, host = ctx.fresh_tenant("enterprise", "fs")
     root = ctx.gateway.kong_file.resolve().parents[2]
-    with fault_gateway(root, resolve, svc.name, read_ms) as fgw:
+    # Recorded in the stack's state.json while it runs: a killed run's reaper stops it too.
+    state = getattr(ctx.target.stack, "state_path", None)
+    with fault_gateway(root, resolve, svc.name, read_ms, state=state) as fgw:
         fup = fgw.model.route(UPSTREAM_ROUTE).upstream
         assert fup is not None
         try:

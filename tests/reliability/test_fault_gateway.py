@@ -1,14 +1,24 @@
-"""The fault gateway's config: kong.yml with one service's read timeout shortened, nothing else."""
+"""The fault gateway's config (kong.yml with one service's read timeout and, if asked, its
+upstream's active probes shortened, nothing else) and its cleanup after a killed run."""
 
 from __future__ import annotations
 
+import json
+import select
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
+from harness.cli import main as cli_main
 from harness.errors import StackError
 from harness.model import load_gateway
-from harness.reliability.fault_gateway import shortened_root
+from harness.reliability.fault_gateway import Probes, shortened_root
+from harness.reliability.reaper import main as reaper_main
+from harness.stack.process import ProcessRecord, alive, stop_all
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,3 +39,93 @@ def test_shortened_root_changes_only_the_named_services_read_timeout(tmp_path):
 def test_shortened_root_names_an_unknown_service(tmp_path):
     with pytest.raises(StackError, match="no service 'nope-service'"):
         shortened_root(ROOT, tmp_path, "nope-service", 1000)
+
+
+def test_shortened_probes_change_only_the_services_upstreams_active_checks(tmp_path):
+    original = load_gateway(ROOT)
+    derived = shortened_root(ROOT, tmp_path, "user-service", 1000, Probes(0.5, 1, 1))
+    up = original.services["user-service"].host
+    a = derived.upstreams[up].healthchecks.active
+    assert (a.timeout, a.healthy.interval, a.unhealthy.timeouts) == (0.5, 1, 1)
+    b = original.upstreams[up].healthchecks.active
+    assert a.model_copy(update={"timeout": b.timeout, "healthy": b.healthy,
+                                "unhealthy": b.unhealthy}) == b
+    assert a.healthy.model_copy(update={"interval": b.healthy.interval}) == b.healthy
+    assert a.unhealthy.model_copy(update={"timeouts": b.unhealthy.timeouts}) == b.unhealthy
+    assert derived.upstreams[up].healthchecks.passive == \
+        original.upstreams[up].healthchecks.passive
+    assert {n: u for n, u in derived.upstreams.items() if n != up} == \
+        {n: u for n, u in original.upstreams.items() if n != up}
+    assert derived.kong.plugins == original.kong.plugins
+    assert derived.kong.consumers == original.kong.consumers
+
+
+# A harness run holding a fault gateway: records a stack state (itself as launcher),
+# starts the gateway recorded in it, prints its URLs, then waits to be killed.
+_RUN = """
+import json, sys, time
+from pathlib import Path
+from harness.reliability.fault_gateway import fault_gateway
+from harness.stack.run_state import RunState, write_state
+root, state = Path(sys.argv[1]), Path(sys.argv[2])
+write_state(state, RunState(), root=root, run_dir=state.parent)
+with fault_gateway(root, {}, "user-service", 1000, state=state) as fgw:
+    print(json.dumps([fgw.proxy_url, fgw.status_url]), flush=True)
+    time.sleep(60)
+"""
+
+
+def _port_open(url: str) -> bool:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, int(port))) == 0
+
+
+def _killed_run_with_fault_gateway(state: Path) -> tuple[int, float, list[str], ProcessRecord]:
+    """(launcher pid, its start time, gateway URLs, gateway record) of a run SIGKILLed
+    while its fault gateway was up."""
+    run = subprocess.Popen([sys.executable, "-c", _RUN, str(ROOT), str(state)], cwd=ROOT,
+                           stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        created = psutil.Process(run.pid).create_time()
+        assert run.stdout is not None
+        ready, _, _ = select.select([run.stdout], [], [], 30.0)
+        assert ready, "the fault gateway did not come up within 30 s"
+        urls = json.loads(run.stdout.readline())
+        recs = json.loads(state.read_text())["extra"]["transient"]
+        assert [r["name"] for r in recs] == ["fault-gateway"]
+        rec = ProcessRecord.from_json(recs[0])
+        assert alive(rec) and all(_port_open(u) for u in urls)
+    finally:
+        run.kill()            # SIGKILL: its `finally` (which stops the gateway) never runs
+        run.wait(5)
+        if run.stdout is not None:
+            run.stdout.close()
+    return run.pid, created, urls, rec
+
+
+def _stopped_and_freed(rec: ProcessRecord, urls: list[str]) -> None:
+    try:
+        assert not alive(rec), "the fault gateway outlived the cleanup"
+        assert not any(_port_open(u) for u in urls), "a fault gateway port is still bound"
+    finally:
+        stop_all([rec], 1.0)
+
+
+def test_a_killed_runs_fault_gateway_is_stopped_by_the_orphan_reaper_and_its_ports_freed(
+        tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    pid, created, urls, rec = _killed_run_with_fault_gateway(state)
+    assert alive(rec), "the gateway should still run once its launcher is gone"
+    assert reaper_main(["--pid", str(pid), "--create-time", repr(created),
+                        "--state", str(state)]) == 0
+    _stopped_and_freed(rec, urls)
+
+
+def test_harness_down_stops_a_fault_gateway_left_by_a_killed_run(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    _, _, urls, rec = _killed_run_with_fault_gateway(state)
+    assert cli_main(["down", "--run-dir", str(tmp_path)]) == 0
+    _stopped_and_freed(rec, urls)
+    assert not state.exists()
