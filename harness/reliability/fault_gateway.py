@@ -17,7 +17,6 @@ the orphan reaper or `harness down` stops it with the stack and frees its ports.
 from __future__ import annotations
 
 import shutil
-import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ import yaml
 from harness.errors import StackError
 from harness.model import Gateway, load_gateway, load_yaml
 from harness.stack.ports import free_port
-from harness.stack.process import spawn, stop_all
+from harness.stack.process import signals_deferred, spawn, stop_all
 from harness.stack.readiness import HttpReady, Waiting, wait_all
 from harness.stack.run_state import add_transient, drop_transient
 
@@ -121,25 +120,22 @@ def fault_gateway(root: Path, resolve: dict[str, str], service: str,
         http, status = free_port(), free_port()
         resolve_args = [a for k, v in sorted(resolve.items()) for a in ("--resolve", f"{k}={v}")]
         log = work / "logs" / "fault-gateway.log"
-        # Ctrl-C between the spawn and the record would orphan the gateway: hold
-        # SIGINT/SIGTERM until it is recorded and covered by the `finally`.
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         rec = None
         try:
-            proc, rec = spawn("fault-gateway", [
-                sys.executable, "-m", "harness.gateway", "--root", str(work / "root"),
-                "--http-port", str(http), "--status-port", str(status),
-                "--log-dir", str(work / "logs"), "--replica-id", "99", *resolve_args],
-                log, cwd=root)
-            if state is not None:
-                add_transient(state, rec)
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            # Ctrl-C between the spawn and the record would orphan the gateway.
+            with signals_deferred():
+                proc, rec = spawn("fault-gateway", [
+                    sys.executable, "-m", "harness.gateway", "--root", str(work / "root"),
+                    "--http-port", str(http), "--status-port", str(status),
+                    "--log-dir", str(work / "logs"), "--replica-id", "99", *resolve_args],
+                    log, cwd=root)
+                if state is not None:
+                    add_transient(state, rec)
             wait_all([Waiting("fault-gateway", HttpReady(status, "/status"), log, proc.poll,
                               "the derived config did not load; see the log")], READY_S)
             yield FaultGateway(f"http://127.0.0.1:{http}", f"http://127.0.0.1:{status}",
                                model)
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             if rec is not None:
                 stop_all([rec], STOP_GRACE_S)
                 if state is not None:

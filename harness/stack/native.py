@@ -23,7 +23,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
@@ -35,7 +34,7 @@ from harness.stack import tools
 from harness.stack.base import Endpoint, ServiceHealth
 from harness.stack.certs import generate, load_tls_env
 from harness.stack.ports import free_port
-from harness.stack.process import ProcessRecord, alive, spawn, stop_all
+from harness.stack.process import ProcessRecord, alive, signals_deferred, spawn, stop_all
 from harness.stack.readiness import (
     AllOf,
     HttpReady,
@@ -53,16 +52,6 @@ from harness.target import Target
 __all__ = ["NativeStack", "free_port", "stub_instances", "target_from_state"]
 
 _OWN_SERVICES = {"tenant-service", "auth-service"}
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    held = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def stub_instances(gateway: Gateway) -> list[tuple[str, str, int]]:
@@ -228,7 +217,7 @@ class NativeStack:
                 user: str | None = None) -> Svc:
         # Ctrl-C between the spawn and the state update would orphan the process:
         # hold SIGINT/SIGTERM until it is recorded.
-        with _signals_held():
+        with signals_deferred():
             proc, rec = spawn(name, argv, self.run_dir / "logs" / f"{name}.log", env=env,
                               user=user, cwd=self.settings.root)
             svc = Svc(rec, endpoints, health, proc, argv, user, env is not None)
@@ -266,7 +255,7 @@ class NativeStack:
             for p in (pg_dir, pg_dir / "sock"):
                 shutil.chown(p, pg_user, pg_user)
         init_log = self.run_dir / "logs" / "initdb.log"
-        with _signals_held():
+        with signals_deferred():
             init_proc, init_rec = spawn(
                 "initdb", [initdb, "-D", str(pg_dir / "data"), "-U", "postgres", "-A", "trust",
                            "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],

@@ -9,17 +9,21 @@ pid counts as ours only if all still match (pids are reused).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["ProcessRecord", "alive", "spawn", "stop_all", "stop_group"]
+__all__ = ["ProcessRecord", "alive", "signals_deferred", "spawn", "stop_all", "stop_group"]
 
 # Popen objects of the processes this interpreter started: polled (not
 # os.waitpid'ed) so their exit status is kept and no ResourceWarning is raised.
@@ -53,6 +57,30 @@ class ProcessRecord:
     def from_json(cls, data: dict[str, Any]) -> ProcessRecord:
         return cls(**{k: data[k] for k in ("name", "pid", "pgid", "create_time", "exe_name",
                                            "log")})
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM in the block (Ctrl-C between starting a process and recording
+    it would orphan it) and deliver them after. Held by a handler, not a blocked signal
+    mask: the mask is inherited across exec, so a child started meanwhile would ignore
+    the SIGTERM meant to stop it (every stop then waited out its grace and SIGKILLed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield            # Python runs signal handlers in the main thread only
+        return
+    got: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        got.append(signum)
+
+    old = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for signum in dict.fromkeys(got):
+            signal.raise_signal(signum)
 
 
 def spawn(name: str, argv: list[str], log: Path, *, env: dict[str, str] | None = None,

@@ -9,8 +9,9 @@ bounds come from kong.yml's healthchecks (interval, thresholds, probe timeout),
 not from constants. Figures go to the report under `breaker.<case>.*` and
 `replica.*`. The hang/slow cases, which must let proxied requests time out, run
 them through a fault gateway (harness.reliability.fault_gateway) whose users
-service has a 1 s read timeout instead of kong.yml's 5 s: the same upstream,
-health checks and retries on a shorter clock.
+service has a 1 s read timeout instead of kong.yml's 5 s, and whose users
+upstream probes faster (FAULT_PROBES): the same upstream, health checks and
+retries on a shorter clock.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from harness.contracts.expect import Captured, Request, TokenSpec
 from harness.contracts.features import Capability, Feature
 from harness.contracts.scenario import Case, Scenario, register
 from harness.errors import ContractMismatch, StackError
-from harness.reliability.fault_gateway import fault_gateway
+from harness.reliability.fault_gateway import Probes, fault_gateway
 
 UPSTREAM_ROUTE = "users"
 SLACK_S = 3.0   # scheduling slack on this shared 2-core machine
@@ -39,6 +40,11 @@ SLACK_S = 3.0   # scheduling slack on this shared 2-core machine
 # much after the read timeout.
 FAULT_READ_TIMEOUT_MS = 1000
 SLOW_PAST_MS = 500
+# ... and its users upstream's active probes: a healthy target probed every 1 s (kong.yml:
+# 2 s), given 0.5 s (1 s), one timed-out probe ejects (2): an ejection by probes alone
+# shows within ~1.5 s instead of 3-5 s. Both hang and slow (read timeout + 0.5 s) stubs
+# answer /health no faster than their other paths, so their probes time out.
+FAULT_PROBES = Probes(timeout=0.5, healthy_interval=1, unhealthy_timeouts=1)
 
 
 def _fail(what: str, expected: str, got: str, cap: Captured | None = None) -> None:
@@ -145,6 +151,28 @@ def _recover(ctx: ScenarioContext, up: Any, tid: str, host: str, bad: str, label
     ctx.record(f"breaker.{label}.recovery_s", took)
 
 
+def _active_eject(ctx: ScenarioContext, up: Any, bad: str, faults: dict[str, Any],
+                  label: str, status_url: str) -> None:
+    """Active probes alone eject an instance whose probes time out: the fault again, no
+    proxied traffic (the stub's counter, which skips probes, proves none reached it),
+    UNHEALTHY within `unhealthy.timeouts` probes one healthy.interval apart."""
+    a = up.healthchecks.active
+    bound = a.unhealthy.timeouts * (float(a.healthy.interval) + float(a.timeout)) + SLACK_S
+    before = _counter(ctx, bad)
+    try:
+        ctx.set_faults(bad, **faults)
+        took = _await_health(ctx, up, bad, "UNHEALTHY", bound,
+                             f"{label}: {a.unhealthy.timeouts} active probe timeouts",
+                             status_url=status_url)
+    finally:
+        ctx.clear_faults(bad)
+    reached = _counter(ctx, bad) - before
+    if reached:
+        _fail(f"proxied requests reaching {bad} while only active probes may eject it", "0",
+              str(reached))
+    ctx.record(f"breaker.{label}.active_time_to_eject_s", took)
+
+
 def _fault_get(ctx: ScenarioContext, base: str, tid: str, host: str, timeout_s: float
                ) -> tuple[int | str, float]:
     """(status or error name, ms) of one GET on the users route through `base`."""
@@ -160,10 +188,12 @@ def _fault_get(ctx: ScenarioContext, base: str, tid: str, host: str, timeout_s: 
 
 def _slow_backend(ctx: ScenarioContext, case: Case) -> None:
     """Through a fault gateway whose users service times out after FAULT_READ_TIMEOUT_MS
-    (kong.yml's own upstream, health checks and retries): requests landing on the faulty
-    instance wait out the read timeout and are retried on the other (200); the timed-out
-    tries are passive health-check timeouts that eject it; then no traffic reaches it,
-    and once the fault is cleared active checks re-admit it."""
+    (kong.yml's own upstream, passive checks and retries; active probes FAULT_PROBES):
+    requests landing on the faulty instance wait out the read timeout and are retried on
+    the other (200); the timed-out tries are passive health-check timeouts that eject it
+    (a probe timing out meanwhile counts too); then no traffic reaches it, and once the
+    fault is cleared active checks re-admit it. Last, with no traffic at all, timed-out
+    active probes alone eject it again."""
     up, bad, good = _setup(ctx)
     resolve = getattr(ctx.target.stack, "resolve_map", None)
     if not isinstance(resolve, dict):
@@ -177,7 +207,8 @@ def _slow_backend(ctx: ScenarioContext, case: Case) -> None:
     root = ctx.gateway.kong_file.resolve().parents[2]
     # Recorded in the stack's state.json while it runs: a killed run's reaper stops it too.
     state = getattr(ctx.target.stack, "state_path", None)
-    with fault_gateway(root, resolve, svc.name, read_ms, state=state) as fgw:
+    with fault_gateway(root, resolve, svc.name, read_ms, probes=FAULT_PROBES,
+                       state=state) as fgw:
         fup = fgw.model.route(UPSTREAM_ROUTE).upstream
         assert fup is not None
         try:
@@ -208,6 +239,9 @@ def _slow_backend(ctx: ScenarioContext, case: Case) -> None:
             ctx.clear_faults(bad)
         _recover(ctx, fup, tid, host, bad, label, status_url=fgw.status_url,
                  base=fgw.proxy_url)
+        # Not re-admitted on this gateway (it stops now); the stack's replicas, probing
+        # at kong.yml's pace, saw at most one timed-out probe in this short window.
+        _active_eject(ctx, fup, bad, faults, label, fgw.status_url)
     # The stack's own replicas probed the faulty stub too: they re-admit it before the
     # next scenario runs.
     _await_health(ctx, up, bad, "HEALTHY", _recover_bound(up), f"{label}: stack replicas")

@@ -1,11 +1,18 @@
-"""Every child the stack's process layer starts is waited by this interpreter."""
+"""Every child the stack's process layer starts is waited by this interpreter, and stops on
+SIGTERM even if started while SIGINT/SIGTERM were held."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+
+import pytest
+
+from harness.stack.process import signals_deferred, spawn, stop_all
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,3 +41,31 @@ def test_a_child_stopped_by_another_process_is_waited_at_exit_without_resource_w
                           cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0 and proc.stdout == "stopped\n", proc.stderr
     assert "ResourceWarning" not in proc.stderr, proc.stderr
+
+
+def _blocked_mask(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1], 16) for line in f if line.startswith("SigBlk:"))
+
+
+def test_a_child_spawned_while_signals_are_deferred_still_stops_on_sigterm(tmp_path):
+    with signals_deferred():
+        proc, rec = spawn("sleeper", [sys.executable, "-c", "import time; time.sleep(30)"],
+                          tmp_path / "sleeper.log")
+    try:
+        assert _blocked_mask(proc.pid) & (1 << (signal.SIGTERM - 1)) == 0
+        t0 = time.monotonic()
+        stop_all([rec], grace=5.0)
+        assert time.monotonic() - t0 < 2.0, "SIGTERM was ignored: stopped by SIGKILL"
+        assert proc.returncode == -signal.SIGTERM
+    finally:
+        stop_all([rec], grace=0.0, hard=True)
+
+
+def test_a_ctrl_c_inside_the_deferred_block_is_delivered_after_it():
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with signals_deferred():
+            signal.raise_signal(signal.SIGINT)
+            reached.append("after the signal, still inside")
+    assert reached == ["after the signal, still inside"]
