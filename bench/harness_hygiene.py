@@ -6,7 +6,9 @@ contract run (`pytest scenarios/ -k <subset>`, native target, its own TMPDIR so
 its run directory is found), waits until the stack is up and cases are being
 recorded, sends the signal, waits for the harness to exit, then counts:
 
-- orphans: processes of the stack's state.json (pid/pgid) still alive;
+- orphans: processes of the stack's state.json (pid/pgid) still alive, including the
+  transient ones (extra.transient, e.g. a fault scenario's extra gateway) seen during
+  the run;
 - busy ports: the stack's endpoints that still accept a connection;
 - the partial conformance report: present, and marked `incomplete`.
 
@@ -64,10 +66,19 @@ def _wait_for(pred: Any, limit: float, step: float = 0.2) -> bool:
     return bool(pred())
 
 
+# Transient processes (extra.transient: e.g. a fault scenario's extra gateway) come and
+# go during a run: every one seen in any read of the state file is checked afterwards.
+_TRANSIENT: dict[int, dict[str, Any]] = {}
+
+
 def _state(tmp: Path) -> dict[str, Any] | None:
     for path in tmp.glob(f"harness-contracts-*/{STATE}"):
         with contextlib.suppress(OSError, ValueError):
-            return dict(json.loads(path.read_text()))
+            got = dict(json.loads(path.read_text()))
+            for rec in (got.get("extra") or {}).get("transient") or []:
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    _TRANSIENT[int(rec["pid"])] = rec
+            return got
     return None
 
 
@@ -98,6 +109,7 @@ def one_run(sig: signal.Signals, subset: str, settle: float, reaper: bool) -> di
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     state: dict[str, Any] | None = None
+    _TRANSIENT.clear()
     out: dict[str, Any] = {"signal": sig.name}
     try:
         up = _wait_for(lambda: _running_cases(report_dir, _state(tmp), 1), 90)
@@ -116,9 +128,9 @@ def one_run(sig: signal.Signals, subset: str, settle: float, reaper: bool) -> di
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
         services = (state or {}).get("services", {})
-        pids = {int(s["pid"]) for s in services.values()}
-        ports = sorted({int(e["port"]) for s in services.values()
-                        for e in s.get("endpoints", {}).values()})
+        pids = {int(s["pid"]) for s in services.values()} | set(_TRANSIENT)
+        ports = sorted({int(e["port"]) for s in [*services.values(), *_TRANSIENT.values()]
+                        for e in (s.get("endpoints") or {}).values()})
         # The launcher's own stop has a grace period: give it the same before counting.
         _wait_for(lambda: not any(_alive(p) for p in pids), 5)
         orphans = sorted(p for p in pids if _alive(p))
@@ -128,7 +140,8 @@ def one_run(sig: signal.Signals, subset: str, settle: float, reaper: bool) -> di
         if reports:
             with contextlib.suppress(OSError, ValueError):
                 incomplete = bool(json.loads(reports[-1].read_text()).get("incomplete"))
-        out.update(services=len(services), orphans=len(orphans), orphan_pids=orphans,
+        out.update(services=len(services), transient_seen=len(_TRANSIENT),
+                   orphans=len(orphans), orphan_pids=orphans,
                    ports_checked=len(ports), ports_busy=len(busy), report_kept=bool(reports),
                    report_marked_incomplete=incomplete)
         return out
@@ -138,7 +151,7 @@ def one_run(sig: signal.Signals, subset: str, settle: float, reaper: bool) -> di
             proc.wait(10)
         log.close()
         # Leave nothing behind whatever the harness did.
-        for s in ((state or {}).get("services", {}) or {}).values():
+        for s in [*((state or {}).get("services", {}) or {}).values(), *_TRANSIENT.values()]:
             with contextlib.suppress(ProcessLookupError, PermissionError, KeyError):
                 os.killpg(int(s["pgid"]), signal.SIGKILL)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -162,7 +175,8 @@ def main() -> int:
         sig = signal.Signals[f"SIG{name.strip().upper()}"]
         r = one_run(sig, args.subset, args.settle, args.reaper)
         runs.append(r)
-        print(f"{r['signal']}: exit {r.get('exit_status')}, {r.get('services', 0)} services, "
+        print(f"{r['signal']}: exit {r.get('exit_status')}, {r.get('services', 0)} services "
+              f"+ {r.get('transient_seen', 0)} transient, "
               f"orphans {r.get('orphans')}, ports busy {r.get('ports_busy')}/"
               f"{r.get('ports_checked')}, report kept {r.get('report_kept')}, marked "
               f"incomplete {r.get('report_marked_incomplete')}", flush=True)
