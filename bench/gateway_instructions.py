@@ -73,6 +73,26 @@ async def load(port: int, headers: dict[str, str], total: int, conns: int) -> in
     return sum(got)
 
 
+def drop_plugins(kong_yml: Path, names: set[str]) -> None:
+    """Remove every instance of the named plugins (global, route, service, consumer)."""
+    import yaml
+
+    doc = yaml.safe_load(kong_yml.read_text())
+
+    def keep(entries: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [p for p in entries if p.get("name") not in names]
+
+    doc["plugins"] = keep(doc.get("plugins") or [])
+    for kind in ("services", "routes", "consumers"):
+        for entity in doc.get(kind) or []:
+            if "plugins" in entity:
+                entity["plugins"] = keep(entity["plugins"])
+            for route in entity.get("routes") or []:
+                if "plugins" in route:
+                    route["plugins"] = keep(route["plugins"])
+    kong_yml.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
 def total_ir(out: Path) -> int:
     for line in out.read_text().splitlines():
         if line.startswith(("summary:", "totals:")):
@@ -85,6 +105,12 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--connections", type=int, default=10)
     ap.add_argument("--no-plugins", action="store_true")
+    ap.add_argument("--without", action="append", default=[], metavar="PLUGIN",
+                    help="drop this plugin (every instance) from the copied kong.yml; "
+                         "repeatable. The difference to a full run is its cost in place")
+    ap.add_argument("--rl-local", action="store_true",
+                    help="rate-limiting with policy local instead of redis (the Redis "
+                         "round trip's cost is the difference)")
     ap.add_argument("--keep", type=Path, default=None,
                     help="copy the callgrind dump here (read it with callgrind_annotate)")
     args = ap.parse_args()
@@ -105,6 +131,14 @@ def main() -> int:
             procs.start(["redis-server", "--port", str(r_port), "--bind", "127.0.0.1",
                          "--save", "", "--appendonly", "no"], "0-1", tmp / "redis.log")
             root = raised_limits_root(tmp)
+            if args.without:
+                drop_plugins(root / "kong/declarative-config/kong.yml", set(args.without))
+            if args.rl_local:
+                kong_yml = root / "kong/declarative-config/kong.yml"
+                text, n = re.subn(r"\bpolicy: redis\b", "policy: local", kong_yml.read_text())
+                if n == 0:
+                    raise SystemExit(f"{kong_yml}: no 'policy: redis' to switch to local")
+                kong_yml.write_text(text)
             resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
             resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
             out = tmp / "callgrind.out"
@@ -135,9 +169,19 @@ def main() -> int:
             if args.keep is not None:
                 shutil.copyfile(dumps[-1], args.keep)
             kind = "data plane only" if args.no_plugins else "full plugin chain"
+            if args.without:
+                kind += " without " + ", ".join(args.without)
+            if args.rl_local:
+                kind += " (rate-limiting policy local)"
             print(f"{kind}: {ir / sent / 1000:,.1f} k instructions per request "
                   f"({sent} requests, {args.connections} connections, {took:.0f} s under "
                   "callgrind)")
+        except BaseException:
+            log = tmp / "gateway.log"
+            if log.exists():
+                print("--- gateway.log (tail)", file=sys.stderr)
+                print("\n".join(log.read_text().splitlines()[-15:]), file=sys.stderr)
+            raise
         finally:
             procs.stop()
     return 0
