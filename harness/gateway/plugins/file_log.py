@@ -76,7 +76,43 @@ def serialize_line(req: Request, resp: Response, ctx: Ctx) -> bytes:
     return _encode(req, resp, ctx, time.time())
 
 
+# Keys of the line that are the same for every request of one (route, consumer,
+# credential): encoded once, appended to the per-request part as JSON text.
+_STATIC_KEYS = frozenset({"consumer", "authenticated_entity", "workspace", "workspace_name",
+                          "route", "service"})
+_TAILS: dict[tuple[int, str | None, str | None], tuple[Any, bytes]] = {}
+
+
+def _tail(ctx: Ctx) -> bytes | None:
+    """`,"consumer":…,"route":…,"service":…}\n` for this request, or None (no route)."""
+    view = ctx.route
+    if view is None:
+        return None
+    c = ctx.consumer
+    key = (id(view), c.username if c is not None else None, ctx.credential)
+    got = _TAILS.get(key)
+    if got is not None and got[0] is view:
+        return got[1]
+    static: dict[str, Any] = {"workspace": "default", "workspace_name": "default"}
+    _consumer_fields(static, ctx)
+    ents = _entities(ctx)
+    assert ents is not None
+    static["route"], static["service"] = ents[3], ents[4]
+    tail = b"," + orjson.dumps(static)[1:] + b"\n"
+    if len(_TAILS) >= 4096:   # bounded: credentials come from kong.yml, but be safe
+        _TAILS.clear()
+    _TAILS[key] = (view, tail)
+    return tail
+
+
 def _encode(req: Request, resp: Response, ctx: Ctx, now: float) -> bytes:
+    tail = _tail(ctx)
+    if tail is not None and not (ctx.serialize and _STATIC_KEYS.intersection(ctx.serialize)):
+        try:
+            head = orjson.dumps(_serialize(req, resp, ctx, now, static=False), default=str)
+            return head[:-1] + tail
+        except (TypeError, orjson.JSONEncodeError):
+            pass   # the full path below falls back to the standard encoder
     out = _serialize(req, resp, ctx, now)
     got = _entities(ctx)
     if got is not None:
@@ -90,7 +126,21 @@ def _encode(req: Request, resp: Response, ctx: Ctx, now: float) -> bytes:
         return (json.dumps(out, separators=(",", ":"), default=str) + "\n").encode()
 
 
-def _serialize(req: Request, resp: Response, ctx: Ctx, now: float) -> dict[str, Any]:
+def _consumer_fields(out: dict[str, Any], ctx: Ctx) -> None:
+    c = ctx.consumer
+    if c is not None:
+        cid = consumer_id(c)
+        out["consumer"] = {"id": cid, "username": c.username,
+                           "custom_id": c.custom_id, "tags": list(c.tags)}
+        if ctx.credential is not None:
+            out["authenticated_entity"] = {"id": entity_id("jwt_secrets", ctx.credential, None),
+                                           "consumer_id": cid}
+
+
+def _serialize(req: Request, resp: Response, ctx: Ctx, now: float,
+               static: bool = True) -> dict[str, Any]:
+    """The line's fields; `static=False` leaves out workspace, consumer and
+    authenticated_entity (see _tail)."""
     headers = req.headers.to_dict()
     for name in _REDACTED:
         if name in headers:
@@ -131,17 +181,10 @@ def _serialize(req: Request, resp: Response, ctx: Ctx, now: float) -> dict[str, 
         "client_ip": req.client_ip,
         "started_at": int(started * 1000),
         "source": "upstream" if resp.source == "service" else "kong",
-        "workspace": "default",
-        "workspace_name": "default",
     }
-    c = ctx.consumer
-    if c is not None:
-        cid = consumer_id(c)
-        out["consumer"] = {"id": cid, "username": c.username,
-                           "custom_id": c.custom_id, "tags": list(c.tags)}
-        if ctx.credential is not None:
-            out["authenticated_entity"] = {"id": entity_id("jwt_secrets", ctx.credential, None),
-                                           "consumer_id": cid}
+    if static:
+        out["workspace"] = out["workspace_name"] = "default"
+        _consumer_fields(out, ctx)
     if ctx.serialize:
         out.update(ctx.serialize)
     return out

@@ -177,3 +177,31 @@ def test_a_line_that_cannot_be_encoded_costs_only_that_line(runtime, gateway, tm
     lines = (tmp_path / "access.log").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["response"]["status"] == 201
     assert "cannot serialize" in caplog.text
+
+
+def test_line_holds_exactly_the_serializer_fields_whichever_path_encodes_it(gateway):
+    # The usual path appends a per-(route, consumer, credential) tail encoded once; a
+    # serialize value that overrides one of those keys takes the whole-dict path.
+    req = make_request(path="/api/users/7", headers=[("X-Custom", "v")])
+    resp = Response(200, Headers([("Content-Type", "application/json")]))
+    for consumer, credential in (("tier-enterprise", "auth-dev-1"), ("tier-basic", None),
+                                 (None, None)):
+        ctx = make_ctx(gateway)
+        ctx.consumer = gateway.consumers[consumer] if consumer else None
+        ctx.credential = credential
+        ctx.serialize["tenant"] = {"id": "acme"}
+        now = ctx.started_at + 0.005
+        line = file_log._encode(req, resp, ctx, now)
+        assert line.endswith(b"}\n") and line.count(b"\n") == 1
+        expected = json.loads(json.dumps(file_log._serialize(req, resp, ctx, now),
+                                         default=str))
+        ents = file_log._entities(ctx)
+        expected["route"], expected["service"] = ents[1], ents[2]
+        assert json.loads(line) == json.loads(json.dumps(expected, default=str))
+        assert ("consumer" in json.loads(line)) == (consumer is not None)
+        assert ("authenticated_entity" in json.loads(line)) == (credential is not None)
+    ctx = make_ctx(gateway)
+    ctx.consumer = gateway.consumers["tier-basic"]
+    ctx.serialize["consumer"] = {"overridden": True}
+    assert json.loads(file_log._encode(req, resp, ctx, ctx.started_at))["consumer"] == \
+        {"overridden": True}
