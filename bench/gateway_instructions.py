@@ -33,11 +33,12 @@ from gateway_throughput import (  # noqa: E402
     REPO,
     SERVICES,
     Procs,
-    free_port,
     nginx_conf,
     raised_limits_root,
     wait_http,
 )
+
+from harness.stack.ports import free_port  # noqa: E402  (gateway_throughput put this tree first)
 
 PATH = "/api/users/1"
 

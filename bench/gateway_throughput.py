@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,19 +36,15 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))   # this tree's harness: gateway_instructions compares trees
+
+from harness.stack.ports import free_port  # noqa: E402
+
 SERVICES = ["user-1:8080", "user-2:8080", "billing-1:8080", "notification-1:8080",
             "file-1:8080", "crm-1:8080", "hrm-1:8080", "tenant-service:8081",
             "auth-service:8082"]
 TENANT = {"id": "acme", "name": "ACME Corporation", "tier": "enterprise", "status": "active",
           "subdomain": "acme", "custom_domains": ["api.acme-corp.com"]}
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Procs:
@@ -191,7 +186,6 @@ def main() -> int:
     for tool in ("nginx", "wrk", "redis-server", "taskset"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found on PATH")
-    sys.path.insert(0, str(REPO))
     from harness.tokens import dev_minter
 
     procs = Procs()

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,12 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+sys.path.insert(0, str(ROOT))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from harness.stack.ports import free_port  # noqa: E402
 
 
 def _pin(core: int) -> list[str]:
@@ -45,7 +41,7 @@ def _pin(core: int) -> list[str]:
 
 
 def start_stub() -> tuple[subprocess.Popen[bytes], str]:
-    port, admin = _free_port(), _free_port()
+    port, admin = free_port(), free_port()
     proc = subprocess.Popen(_pin(1) + [PY, "-m", "harness.services.stub", "--service", "user",
                                        "--instance", "user-1", "--host", "127.0.0.1",
                                        "--port", str(port), "--admin-port", str(admin)],

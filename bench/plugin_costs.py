@@ -37,15 +37,10 @@ from harness.gateway.plugin_api import Ctx, Exit, Headers, Request, Response  # 
 from harness.gateway.plugins import REGISTRY, StandaloneRuntime  # noqa: E402
 from harness.gateway.plugins import rate_limiting as rl  # noqa: E402
 from harness.model import load_gateway  # noqa: E402
+from harness.stack.ports import free_port  # noqa: E402
 from harness.tokens import dev_minter  # noqa: E402
 
 HOST = "acme.app.example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 import pytest
 
 from harness.gateway.balancer import Balancer, TargetState
 from harness.model import Healthchecks
+from harness.stack.ports import free_port
 from tests.gateway.dataplane_support import Upstream, gateway, gateway_from, request, run
 
 pytestmark = pytest.mark.breaker
@@ -58,14 +58,6 @@ def test_zero_thresholds_mean_no_healthchecker():
     assert bal.health()[0][2] == "healthchecks_off"
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def kong_yml(active_interval: int = 0, retries: int = 2, passive: bool = True) -> str:
     fails = 2 if passive else 0
     return f"""
@@ -101,7 +93,7 @@ def scenario(tmp_path, body, *, two_live: bool = False, **kw: Any):
     async def main() -> Any:
         a = await Upstream(name="a").start()
         b = await Upstream(name="b").start() if two_live else None
-        b_port = b.port if b else _free_port()    # nothing listens: connection refused
+        b_port = b.port if b else free_port()    # nothing listens: connection refused
         gw = gateway_from(tmp_path, kong_yml(**kw))
         resolve = {("a", 8080): ("127.0.0.1", a.port), ("b", 8080): ("127.0.0.1", b_port)}
         try:

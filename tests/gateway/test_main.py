@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_config_error_exits_2_naming_the_field(tmp_path):
@@ -39,7 +32,7 @@ def test_config_error_exits_2_naming_the_field(tmp_path):
 
 
 def test_gateway_serves_status_and_stops_on_sigterm(tmp_path):
-    http, status = _free_port(), _free_port()
+    http, status = free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.gateway", "--root", str(REPO), "--http-port", str(http),
          "--status-port", str(status), "--log-dir", str(tmp_path), "--replica-id", "3",

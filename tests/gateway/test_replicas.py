@@ -21,19 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack.ports import free_port
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 PER_CLIENT = 60
 CLIENTS = 4   # per replica
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _wait_ready(status: int, deadline: float) -> None:
@@ -72,7 +66,7 @@ def test_two_replicas_append_whole_lines_to_one_file_log(tmp_path):
     ports: list[tuple[int, int]] = []
     try:
         for replica in (1, 2):
-            http, status = _free_port(), _free_port()
+            http, status = free_port(), free_port()
             ports.append((http, status))
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "harness.gateway", "--root", str(REPO),

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from harness.stack.native import free_port
+from harness.stack.ports import free_port
 
 
 HTTP = httpx.Client(timeout=5)  # one client: creating one per request costs ~50 ms
@@ -135,14 +135,7 @@ def test_head_answer_has_content_length_but_no_body():
     import sys
     import time
 
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    a = socket.socket()
-    a.bind(("127.0.0.1", 0))
-    admin = a.getsockname()[1]
-    a.close()
+    port, admin = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, "-m", "harness.services.stub", "--service", "user",
                              "--instance", "user-9", "--host", "127.0.0.1", "--port", str(port),
                              "--admin-port", str(admin)], stdout=subprocess.DEVNULL,

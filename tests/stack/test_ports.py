@@ -43,12 +43,41 @@ def test_native_stack_reexports_the_one_free_port():
     assert native.free_port is free_port
 
 
-def test_no_other_module_under_harness_defines_a_port_picker():
+def test_no_module_under_harness_tests_or_bench_defines_its_own_port_picker():
+    # A bind-0-then-close copy picks from the ephemeral range: the race ports.py avoids.
     copies = []
-    for path in (ROOT / "harness").rglob("*.py"):
-        if path == ROOT / "harness" / "stack" / "ports.py":
-            continue
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.FunctionDef) and "free_port" in node.name:
-                copies.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    for top in ("harness", "tests", "bench"):
+        for path in (ROOT / top).rglob("*.py"):
+            if path == ROOT / "harness" / "stack" / "ports.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                        and "free_port" in node.name and not node.name.startswith("test_")):
+                    copies.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not copies, f"use harness.stack.ports.free_port instead of: {copies}"
+
+
+def _binds_port_zero(call: ast.Call) -> bool:
+    addr = call.args[0] if call.args else None
+    return (isinstance(call.func, ast.Attribute) and call.func.attr == "bind"
+            and isinstance(addr, ast.Tuple) and len(addr.elts) == 2
+            and isinstance(addr.elts[1], ast.Constant) and addr.elts[1].value == 0)
+
+
+def test_no_function_binds_port_zero_only_to_read_the_number():
+    # Binding port 0 is race-free only while the socket stays open and listens;
+    # a function that binds 0 and never listens hands the number to someone else.
+    copies = []
+    for top in ("harness", "tests", "bench"):
+        for path in (ROOT / top).rglob("*.py"):
+            if path == ROOT / "harness" / "stack" / "ports.py":
+                continue
+            for fn in ast.walk(ast.parse(path.read_text(), str(path))):
+                if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call)]
+                listens = any(isinstance(c.func, ast.Attribute) and c.func.attr == "listen"
+                              for c in calls)
+                if any(_binds_port_zero(c) for c in calls) and not listens:
+                    copies.append(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name}")
     assert not copies, f"use harness.stack.ports.free_port instead of: {copies}"

@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.gateway.plugin_api import Ctx, Headers, Request
 from harness.model import Gateway
+from harness.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -32,12 +33,6 @@ def make_ctx(gateway: Gateway, route: str | None = "users") -> Ctx:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisServer:
