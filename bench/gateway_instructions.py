@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -122,6 +123,8 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     from harness.tokens import dev_minter
 
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C so `finally` stops every server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     procs = Procs()
     with tempfile.TemporaryDirectory(prefix="harness-bench-ir-") as t:
         tmp = Path(t)

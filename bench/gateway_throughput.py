@@ -188,6 +188,8 @@ def main() -> int:
             raise SystemExit(f"{tool} not found on PATH")
     from harness.tokens import dev_minter
 
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C so `finally` stops every server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     procs = Procs()
     with tempfile.TemporaryDirectory(prefix="harness-bench-gw-") as t:
         tmp = Path(t)

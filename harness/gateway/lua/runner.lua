@@ -100,6 +100,8 @@ local IDLE, IDLE_N, IDLE_MAX = {}, 0, 256
 local function worker(handler, phase, conf, st)
   while true do
     local kind, detail = run_phase(handler, phase, conf, st)
+    -- An idle worker must not keep the last request's state (and its tables) alive.
+    handler, phase, conf, st = nil, nil, nil, nil
     handler, phase, conf, st = yield(DONE, kind, detail)
   end
 end
