@@ -306,4 +306,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C: `finally` stops what it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())
