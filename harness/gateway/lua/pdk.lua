@@ -118,7 +118,11 @@ local request = strict("kong.request", {
       error("max_headers must be a number between 1 and 1000", 2)
     end
     local st = state()
-    return headers_table(st, PY.get_headers(st.handle, pending_ops(st), max_headers or 100))
+    local limit = max_headers or 100
+    if st.hnames ~= nil and st.hcount <= limit then   -- as passed in at start: no crossing
+      return headers_table(st, true, st.hnames, st.hvalues)
+    end
+    return headers_table(st, PY.get_headers(st.handle, pending_ops(st), limit))
   end,
   get_header = function(name)
     local st = state()

@@ -46,6 +46,7 @@ local function push_op(st, op, name, value)
   if type(name) ~= "string" then
     error("header name must be a string", 3)
   end
+  st.hnames = nil   -- the headers passed in at start no longer describe the request
   local present = st.present
   if present then
     local low = lower(name)
@@ -282,13 +283,17 @@ end
 
 local function start(handler, phase, conf, handle, plugin_name, now, method, scheme, host, port,
                      path, query, client_ip, route_name, route_id, service_name, service_id,
-                     consumer_name, cred_key, cred_id, plugin, ...)
+                     consumer_name, cred_key, cred_id, hcount, hnames, hvalues, plugin, ...)
+  -- hcount/hnames/hvalues: the request headers as get_headers' answer would give them
+  -- (names and values NUL-joined), so the usual first get_headers needs no call back
+  -- into Python; any header op makes them stale (push_op drops them).
   local st = { handle = handle, plugin_name = plugin_name, now = now, method = method,
                scheme = scheme, host = host, port = port, path = path, query = query,
                client_ip = client_ip, route = entity(ROUTES, route_name, route_id),
                service = entity(SERVICES, service_name, service_id),
                consumer = consumer_name and CONSUMERS_BY_NAME[consumer_name] or nil,
-               plugin = plugin, ops = {}, nops = 0, authenticated = false }
+               plugin = plugin, ops = {}, nops = 0, authenticated = false,
+               hcount = hcount, hnames = hnames, hvalues = hvalues }
   if plugin == nil then   -- first phase of this plugin for this request: Python keeps it
     st.plugin = {}
     st.new_plugin = st.plugin

@@ -97,7 +97,7 @@ class LuaPlugin(Plugin):
                           req.client_ip, rname, rid, sname, sid,
                           ctx.consumer.username if ctx.consumer else None, cred,
                           _credential_id(cred) if cred else None,
-                          plugin_tbl, *shared)
+                          *_joined_headers(req), plugin_tbl, *shared)
         return handle, result
 
     async def _run(self, phase: str, req: Request, ctx: Ctx) -> None:
@@ -181,6 +181,18 @@ class LuaPlugin(Plugin):
             if isinstance(body, (str, bytes)):
                 raise Exit(int(status), body.encode() if isinstance(body, str) else body, hdrs)
             raise kong_exit(int(status), vm.to_py(body), hdrs)
+
+
+def _joined_headers(req: Request) -> tuple[int, str | None, str | None]:
+    """The request headers for pdk.lua's get_headers: count, then lower-case names and
+    values each joined by NUL (None, None when a value holds a NUL: pdk.lua then asks
+    Python, which answers pairwise)."""
+    h = req.headers
+    values = "\0".join([v for _, v in h._items])
+    n = len(h._items)
+    if n and values.count("\0") != n - 1:
+        return n, None, None
+    return n, "\0".join(h._low), values
 
 
 _IDS: dict[int, tuple[Any, str, str]] = {}

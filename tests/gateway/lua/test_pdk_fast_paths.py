@@ -87,6 +87,24 @@ end"""))
     assert req.headers.get("X-Seen") == "2[][]"
 
 
+def test_get_headers_after_a_header_op_sees_the_change(tmp_path):
+    # The first get_headers is answered from headers passed in at the phase's start;
+    # after any header op it must ask Python again (the passed-in copy is stale).
+    p = make_plugin(tmp_path, handler("""
+function H:access(conf)
+  local before = kong.request.get_headers()
+  kong.service.request.set_header("X-Added", "1")
+  kong.service.request.clear_header("X-Gone")
+  local after = kong.request.get_headers()
+  kong.service.request.set_header("X-Seen", tostring(before["x-added"]) .. " "
+    .. tostring(before["x-gone"]) .. " " .. tostring(after["x-added"]) .. " "
+    .. tostring(after["x-gone"]))
+end"""))
+    req = request([("X-Gone", "g")])
+    run_access(p, req)
+    assert req.headers.get("X-Seen") == "nil g 1 nil"
+
+
 def test_get_headers_reads_up_to_a_thousand_headers(tmp_path):
     p = make_plugin(tmp_path, handler("""
 function H:access(conf)
