@@ -10,12 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
+from harness.model._base import Strict
 from harness.model.directory import Tenant, TenantDirectory, TierCatalogue
 from harness.model.kong import Consumer, KongConfig, Route, Service, Upstream
 from harness.model.plugins import PLUGIN_PRIORITIES, PluginEntity, TenantContextConfig
 
 __all__ = ["Gateway", "RouteView", "ScopedPlugin"]
+
+C = TypeVar("C", bound=Strict)
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,15 @@ class Gateway:
             if best is None or sp.precedence() > best.precedence():
                 chosen[sp.name] = sp
         return sorted(chosen.values(), key=lambda p: -p.priority)
+
+    def plugin_config(self, route: RouteView | None, kind: type[C],
+                      consumer: str | None = None) -> C | None:
+        """The config of type `kind` (e.g. RequestSizeLimitingConfig) among the plugins
+        that apply (plugins_for), or None: one plugin's settings, typed."""
+        for sp in self.plugins_for(route, consumer):
+            if isinstance(sp.plugin.config, kind):
+                return sp.plugin.config
+        return None
 
     def plugin_names(self) -> set[str]:
         return {sp.name for sp in self.plugins}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-__all__ = ["Endpoint", "ServiceHealth", "Stack"]
+__all__ = ["ControllableStack", "Endpoint", "ServiceHealth", "Stack"]
 
 
 @dataclass(frozen=True)
@@ -56,3 +56,18 @@ class Stack(Protocol):
 
     def status(self, service: str) -> ServiceHealth:
         """Current health of one service."""
+
+
+@runtime_checkable
+class ControllableStack(Stack, Protocol):
+    """A Stack whose services can be killed and restarted one at a time (fault scenarios).
+
+    Not part of `Stack`: the native stack implements it, the compose launcher does not
+    (yet). Fault scenarios narrow with `isinstance(stack, ControllableStack)` and skip,
+    naming what is missing, otherwise."""
+
+    def kill(self, service: str) -> None:
+        """SIGKILL one service now (its port goes away)."""
+
+    def restart(self, service: str) -> None:
+        """Start a killed (or running) service again on the same ports; wait until ready."""

@@ -9,7 +9,12 @@ from collections.abc import Iterator
 
 from harness.contracts import INDEPENDENT, Case, Feature, Scenario, register
 from harness.contracts.derive import jwt_config, jwt_failure
-from harness.contracts.generators import host_cases, representative_tenant, route_requests
+from harness.contracts.generators import (
+    RouteRequest,
+    host_cases,
+    representative_tenant,
+    route_requests,
+)
 from harness.model import Gateway
 
 MUTATIONS = ("missing", "expired", "nbf-future", "exceeds-max-exp", "bad-signature",
@@ -17,7 +22,7 @@ MUTATIONS = ("missing", "expired", "nbf-future", "exceeds-max-exp", "bad-signatu
              "garbage", "wrong-issuer", "wrong-audience")
 
 
-def protected(gw: Gateway, host: str):
+def protected(gw: Gateway, host: str) -> list[RouteRequest]:
     return [rr for rr in route_requests(gw, host) if jwt_config(gw, rr.view) is not None]
 
 

@@ -31,8 +31,9 @@ def protected_routes_refuse_anonymous(gw: Gateway) -> Iterator[Case]:
     for rr in route_requests(gw, hc.host):
         if rr.view.name in policy.public_routes:
             continue
-        scheme = "https" if rr.view.route.protocols == ["https"] else "http"
-        req = Request(rr.method, hc.host, rr.path, body=rr.body, scheme=scheme)
+        https_only = rr.view.route.protocols == ["https"]
+        req = Request(rr.method, hc.host, rr.path, body=rr.body,
+                      scheme="https" if https_only else "http")
         yield Case(f"no-token-401@{rr.view.name}",
                    Expected(req, kong_exit(401, {"message": "Unauthorized"})))
 

@@ -7,9 +7,10 @@ with no edit to this file.
 
 from harness.contracts import Capability, Case, Feature, Scenario, register
 from harness.contracts.ratelimit import limit_holds, tenants_are_isolated
+from harness.model import Gateway
 
 
-def _smallest_tier(gw):
+def _smallest_tier(gw: Gateway) -> str:
     return min(gw.tiers.tiers, key=lambda t: min(gw.tier_limits(t).values()))
 
 

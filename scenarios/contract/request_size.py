@@ -22,8 +22,14 @@ from harness.contracts import (
 )
 from harness.contracts.derive import proxied
 from harness.contracts.expect import kong_error
-from harness.contracts.generators import host_cases, route_requests, stub_instances
+from harness.contracts.generators import (
+    RouteRequest,
+    host_cases,
+    route_requests,
+    stub_instances,
+)
 from harness.model import Gateway
+from harness.model.plugins import RequestSizeLimitingConfig
 
 MESSAGE = "Request size limit exceeded"
 # Bodies actually sent stay small enough for a fast suite; larger limits are
@@ -34,22 +40,24 @@ MAX_BODY_SENT = 2 * 1048576
 def size_cases(gw: Gateway) -> Iterator[Case]:
     hc = host_cases(gw)[-1]
     consumer = gw.tier_consumer(hc.tenant.tier)
-    by_limit = {}
+    by_limit: dict[int, RouteRequest] = {}
     for rr in route_requests(gw, hc.host):
         methods = rr.view.route.methods
         if not stub_instances(rr.view) or (methods and "POST" not in methods):
             continue
-        conf = next((sp.plugin.config for sp in gw.plugins_for(rr.view, consumer)
-                     if sp.name == "request-size-limiting"), None)
+        conf = gw.plugin_config(rr.view, RequestSizeLimitingConfig, consumer)
         if conf is not None:
             by_limit.setdefault(conf.limit_bytes(), rr)
     smallest = min(by_limit, default=0)
     for limit, rr in sorted(by_limit.items()):
         base = proxied(gw, hc, rr)
         up = base.upstream
+        # proxied() expects an upstream for every stub route (the only routes kept above).
+        assert up is not None, f"no upstream expectation for stub route {rr.view.name}"
 
         def post(body: bytes = b"", declared: int | None = None, raw: bool = False) -> Request:
-            headers = (("Content-Type", "application/octet-stream"),)
+            headers: tuple[tuple[str, str], ...] = (
+                ("Content-Type", "application/octet-stream"),)
             if declared is not None:
                 headers += (("Content-Length", str(declared)),)
             return Request("POST", hc.host, rr.path, headers, body,

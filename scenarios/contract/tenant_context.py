@@ -11,6 +11,7 @@ from harness.contracts import INDEPENDENT, Case, Feature, Scenario, register
 from harness.contracts.derive import proxied, tenant_refusal
 from harness.contracts.generators import (
     HostCase,
+    RouteRequest,
     host_cases,
     representative_tenant,
     route_requests,
@@ -31,7 +32,7 @@ SPOOFS = (
 UNDERSCORE_SPOOFS = (("X_Tenant_ID", "{other}"), ("x_consumer_username", "tier-enterprise"))
 
 
-def _first_stub_route(gw: Gateway, host: str):
+def _first_stub_route(gw: Gateway, host: str) -> RouteRequest:
     return next(rr for rr in route_requests(gw, host) if stub_instances(rr.view))
 
 

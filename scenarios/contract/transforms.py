@@ -4,7 +4,7 @@ Every header name and value below is read from the plugins' config in the
 model (correlation-id, request-transformer, response-transformer, cors).
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from harness.contracts import (
     INDEPENDENT,
@@ -21,18 +21,21 @@ from harness.contracts import (
 from harness.contracts.derive import proxied
 from harness.contracts.generators import host_cases, route_requests, stub_instances
 from harness.model import Gateway
+from harness.model.plugins import (
+    CorrelationIdConfig,
+    CorsConfig,
+    RequestTransformerConfig,
+    ResponseTransformerConfig,
+)
 
 
-def _global(gw: Gateway, name: str):
-    return next((sp.plugin.config for sp in gw.plugins_for(None) if sp.name == name), None)
-
-
-def _pairs(entries):
+def _pairs(entries: Iterable[str]) -> dict[str, str]:
+    """Kong's "name:value" list entries as a header mapping."""
     return {e.split(":", 1)[0]: e.split(":", 1)[1] for e in entries}
 
 
 def correlation(gw: Gateway) -> Iterator[Case]:
-    conf = _global(gw, "correlation-id")
+    conf = gw.plugin_config(None, CorrelationIdConfig)
     if conf is None:
         return
     hc = host_cases(gw)[1]
@@ -53,13 +56,12 @@ def correlation(gw: Gateway) -> Iterator[Case]:
 
 def header_transforms(gw: Gateway) -> Iterator[Case]:
     hc = host_cases(gw)[-1]
-    resp = _global(gw, "response-transformer")
+    resp = gw.plugin_config(None, ResponseTransformerConfig)
     for rr in route_requests(gw, hc.host):
         if not stub_instances(rr.view):
             continue
         consumer = gw.tier_consumer(hc.tenant.tier)
-        rt = next((sp.plugin.config for sp in gw.plugins_for(rr.view, consumer)
-                   if sp.name == "request-transformer"), None)
+        rt = gw.plugin_config(rr.view, RequestTransformerConfig, consumer)
         if rt is None:
             continue
         sent = tuple((h, "contract=1") for h in rt.remove.headers)
@@ -76,7 +78,7 @@ def header_transforms(gw: Gateway) -> Iterator[Case]:
 
 
 def cors(gw: Gateway) -> Iterator[Case]:
-    conf = _global(gw, "cors")
+    conf = gw.plugin_config(None, CorsConfig)
     if conf is None:
         return
     hc = host_cases(gw)[-1]

@@ -31,7 +31,9 @@ from harness.contracts.expect import Captured, Request, TokenSpec
 from harness.contracts.features import Capability, Feature
 from harness.contracts.scenario import Case, Scenario, register
 from harness.errors import ContractMismatch, StackError
+from harness.model import Upstream
 from harness.reliability.fault_gateway import Probes, fault_gateway
+from harness.stack.base import ControllableStack
 
 UPSTREAM_ROUTE = "users"
 SLACK_S = 3.0   # scheduling slack on this shared 2-core machine
@@ -51,7 +53,7 @@ def _fail(what: str, expected: str, got: str, cap: Captured | None = None) -> No
     raise ContractMismatch(Mismatch(what, expected, got, cap).message)
 
 
-def _setup(ctx: ScenarioContext) -> tuple[Any, str, str]:
+def _setup(ctx: ScenarioContext) -> tuple[Upstream, str, str]:
     """(upstream model, bad instance, good instance); skips without stub faults."""
     if ctx.target.stack is None or Capability.STUB_FAULTS not in ctx.capabilities:
         pytest.skip(f"target {ctx.target.kind} offers no stub faults")
@@ -67,7 +69,9 @@ def _setup(ctx: ScenarioContext) -> tuple[Any, str, str]:
 def _health(ctx: ScenarioContext, upstream: str, inst: str, status_url: str | None = None
             ) -> str:
     base = status_url or ctx.target.status_url
-    url = f"{base.rstrip('/')}/upstreams/{upstream}/health"  # type: ignore[union-attr]
+    if not base:
+        raise StackError(f"target {ctx.target.kind} has no status listener (upstream health)")
+    url = f"{base.rstrip('/')}/upstreams/{upstream}/health"
     doc = httpx.get(url, timeout=ctx.timeouts.request, trust_env=False).json()
     for row in doc.get("data", []):
         if str(row.get("target", "")).split(":")[0] == inst:
@@ -92,7 +96,7 @@ def _get(ctx: ScenarioContext, tid: str, host: str, base: str | None = None) -> 
                     (time.perf_counter() - t0) * 1000)
 
 
-def _await_health(ctx: ScenarioContext, up: Any, inst: str, want: str, bound: float,
+def _await_health(ctx: ScenarioContext, up: Upstream, inst: str, want: str, bound: float,
                   label: str, *, drive: tuple[str, str] | None = None,
                   status_url: str | None = None) -> float:
     """Seconds until the gateway (the stack's, or the one at status_url) reports `inst` as
@@ -112,13 +116,13 @@ def _await_health(ctx: ScenarioContext, up: Any, inst: str, want: str, bound: fl
     return time.monotonic() - t0
 
 
-def _eject_bound(up: Any, failures: int) -> float:
+def _eject_bound(up: Upstream, failures: int) -> float:
     """Active checks: `failures` probes one unhealthy.interval apart, each up to `timeout`."""
     a = up.healthchecks.active
     return failures * (float(a.unhealthy.interval) + float(a.timeout)) + SLACK_S
 
 
-def _recover_bound(up: Any) -> float:
+def _recover_bound(up: Upstream) -> float:
     a = up.healthchecks.active
     return (a.healthy.successes + 1) * float(a.healthy.interval) + float(a.timeout) + SLACK_S
 
@@ -138,7 +142,7 @@ def _assert_no_traffic(ctx: ScenarioContext, tid: str, host: str, bad: str, labe
     ctx.record(f"breaker.{label}.ejected_p99_ms", lat[min(len(lat) - 1, int(len(lat) * 0.99))])
 
 
-def _recover(ctx: ScenarioContext, up: Any, tid: str, host: str, bad: str, label: str, *,
+def _recover(ctx: ScenarioContext, up: Upstream, tid: str, host: str, bad: str, label: str, *,
              status_url: str | None = None, base: str | None = None) -> None:
     ctx.clear_faults(bad)
     took = _await_health(ctx, up, bad, "HEALTHY", _recover_bound(up), label,
@@ -151,7 +155,7 @@ def _recover(ctx: ScenarioContext, up: Any, tid: str, host: str, bad: str, label
     ctx.record(f"breaker.{label}.recovery_s", took)
 
 
-def _active_eject(ctx: ScenarioContext, up: Any, bad: str, faults: dict[str, Any],
+def _active_eject(ctx: ScenarioContext, up: Upstream, bad: str, faults: dict[str, Any],
                   label: str, status_url: str) -> None:
     """Active probes alone eject an instance whose probes time out: the fault again, no
     proxied traffic (the stub's counter, which skips probes, proves none reached it),
@@ -295,9 +299,11 @@ def _replica_killed(ctx: ScenarioContext, case: Case) -> None:
     """gateway-2 killed mid-traffic: gateway-1 keeps serving; the shared Redis counter
     stays consistent (admitted = what the backend saw; Remaining follows it)."""
     stack = ctx.target.stack
-    if stack is None or Capability.REPLICAS not in ctx.capabilities or not hasattr(
-            stack, "kill"):
+    if Capability.REPLICAS not in ctx.capabilities:
         pytest.skip(f"target {ctx.target.kind} has no second replica to kill")
+    if not isinstance(stack, ControllableStack):
+        pytest.skip(f"target {ctx.target.kind} cannot kill and restart a gateway replica "
+                    "(its stack is not a ControllableStack)")
     tid, host = ctx.fresh_tenant("basic", "fk")
     limit = ctx.gateway.tier_limits("basic")["minute"]
     mark = f"rk-{uuid.uuid4().hex[:8]}"

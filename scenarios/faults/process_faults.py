@@ -11,7 +11,6 @@ go to the report's reliability section (`redis.*`, `tenant_service.*`,
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
@@ -22,14 +21,16 @@ from harness.contracts.expect import Captured, Request, TokenSpec
 from harness.contracts.features import Capability, Feature
 from harness.contracts.scenario import Case, Scenario, register
 from harness.errors import ContractMismatch
+from harness.stack.base import ControllableStack
 
 RL_HEADERS = ("ratelimit-limit", "x-ratelimit-limit-minute")
 
 
-def _needs_stack(ctx: ScenarioContext, *services: str) -> Any:
+def _needs_stack(ctx: ScenarioContext, *services: str) -> ControllableStack:
     stack = ctx.target.stack
-    if stack is None or not hasattr(stack, "kill") or not hasattr(stack, "restart"):
-        pytest.skip(f"target {ctx.target.kind} is not controllable (no process control)")
+    if not isinstance(stack, ControllableStack):
+        pytest.skip(f"target {ctx.target.kind} is not controllable (its stack cannot kill "
+                    "and restart a service: not a ControllableStack)")
     missing = [s for s in services if s not in stack.services()]
     if missing:
         pytest.skip(f"target {ctx.target.kind} has no {', '.join(missing)} to fault")
