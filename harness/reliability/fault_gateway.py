@@ -3,11 +3,12 @@
 Waiting out kong.yml's 5 s read timeout costs a fault scenario seconds per case. This
 gateway runs a copy of the repository's gateway config in which only the named
 service's `read_timeout` is shorter (and, if asked, its upstream's active probes:
-Probes); it shares the running native stack's stubs, Redis and Tenant Service (the
-stack's resolve map), so a stub fault is seen by it exactly as by the stack's own
-replicas. Everything else (targets, passive checks, retries) is kong.yml's own: what
-is observed is still Kong's timeout, retry and health-check behaviour, on a shorter
-clock.
+Probes, or its `retries`); it shares the running native stack's stubs, Redis and Tenant
+Service (the stack's resolve map), so a stub fault is seen by it exactly as by the
+stack's own replicas. Everything else (targets, passive checks, retries unless asked)
+is kong.yml's own: what is observed is still Kong's timeout, retry and health-check
+behaviour, on a shorter clock. `retries=0` makes one timed-out try the client's answer
+(Kong's 504) without making every instance slow for retries x read timeout.
 
 Given the stack's state.json, the gateway is recorded there (extra["transient"])
 while it runs: if the harness dies mid-scenario (SIGKILL skips every `finally`),
@@ -65,10 +66,10 @@ class _Expanded(yaml.SafeDumper):
 
 
 def shortened_root(root: Path, dest: Path, service: str, read_timeout_ms: int,
-                   probes: Probes | None = None) -> Gateway:
+                   probes: Probes | None = None, retries: int | None = None) -> Gateway:
     """Copy root's kong/ to dest with `service`'s read_timeout set to read_timeout_ms (and
-    its upstream's active probes to `probes`); the copy is loaded back through the model,
-    so a miss is an error, not a silent no-op."""
+    its upstream's active probes to `probes`, its retries to `retries`); the copy is loaded
+    back through the model, so a miss is an error, not a silent no-op."""
     original = load_gateway(root)
     svc = next((s for s in original.kong.services if s.name == service), None)
     if svc is None:
@@ -80,8 +81,10 @@ def shortened_root(root: Path, dest: Path, service: str, read_timeout_ms: int,
     shutil.copytree(root / "kong", dest / "kong")
     (dest / "stack").symlink_to(root / "stack")
     raw = load_yaml(root / KONG_YML)
-    next(s for s in raw["services"] if s.get("name") == service)["read_timeout"] = \
-        read_timeout_ms
+    raw_svc = next(s for s in raw["services"] if s.get("name") == service)
+    raw_svc["read_timeout"] = read_timeout_ms
+    if retries is not None:
+        raw_svc["retries"] = retries
     if probes is not None:
         up = next(u for u in raw["upstreams"] if u.get("name") == svc.host)
         active = up.setdefault("healthchecks", {}).setdefault("active", {})
@@ -90,10 +93,13 @@ def shortened_root(root: Path, dest: Path, service: str, read_timeout_ms: int,
         active.setdefault("unhealthy", {})["timeouts"] = probes.unhealthy_timeouts
     (dest / KONG_YML).write_text(yaml.dump(raw, Dumper=_Expanded, sort_keys=False))
     derived = load_gateway(dest)
-    got = next(s.read_timeout for s in derived.kong.services if s.name == service)
-    if got != read_timeout_ms:
+    dsvc = next(s for s in derived.kong.services if s.name == service)
+    if dsvc.read_timeout != read_timeout_ms:
         raise StackError(f"{dest / KONG_YML}: services.{service}.read_timeout: expected "
-                         f"{read_timeout_ms} after the edit, got {got}")
+                         f"{read_timeout_ms} after the edit, got {dsvc.read_timeout}")
+    if retries is not None and dsvc.retries != retries:
+        raise StackError(f"{dest / KONG_YML}: services.{service}.retries: expected "
+                         f"{retries} after the edit, got {dsvc.retries}")
     if probes is not None:
         a = derived.upstreams[svc.host].healthchecks.active
         now = Probes(a.timeout, a.healthy.interval, a.unhealthy.timeouts)
@@ -106,17 +112,20 @@ def shortened_root(root: Path, dest: Path, service: str, read_timeout_ms: int,
 @contextmanager
 def fault_gateway(root: Path, resolve: dict[str, str], service: str,
                   read_timeout_ms: int, *, probes: Probes | None = None,
-                  state: Path | None = None) -> Iterator[FaultGateway]:
+                  retries: int | None = None, state: Path | None = None
+                  ) -> Iterator[FaultGateway]:
     """Run a reference gateway on free ports whose `service` times out after
-    read_timeout_ms (its upstream probed as `probes` says, if given), routed to the
-    stack's processes by `resolve`; stopped on exit.
+    read_timeout_ms (its upstream probed as `probes` says and the service retried
+    `retries` times, if given), routed to the stack's processes by `resolve`; stopped on
+    exit.
 
     `state`: the running stack's state.json, to record the gateway in while it runs
     (its files then live in the stack's run directory too)."""
     work = Path(tempfile.mkdtemp(prefix="fault-gw-",
                                  dir=state.parent if state is not None else None))
     try:
-        model = shortened_root(root, work / "root", service, read_timeout_ms, probes)
+        model = shortened_root(root, work / "root", service, read_timeout_ms, probes,
+                               retries)
         http, status = free_port(), free_port()
         resolve_args = [a for k, v in sorted(resolve.items()) for a in ("--resolve", f"{k}={v}")]
         log = work / "logs" / "fault-gateway.log"

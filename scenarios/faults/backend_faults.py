@@ -11,7 +11,10 @@ not from constants. Figures go to the report under `breaker.<case>.*` and
 them through a fault gateway (harness.reliability.fault_gateway) whose users
 service has a 1 s read timeout instead of kong.yml's 5 s, and whose users
 upstream probes faster (FAULT_PROBES): the same upstream, health checks and
-retries on a shorter clock.
+retries on a shorter clock. The timeout_504 case runs one request through a fault
+gateway whose users service also has `retries: 0` while both instances are slow: the
+one try times out and the client gets Kong's 504 (kong-behaviour.md §4 failure
+responses and §0 error templates), checked by the contracts' comparator.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.contracts.compare import Mismatch
+from harness.contracts.compare import Mismatch, compare
 from harness.contracts.context import ScenarioContext
 from harness.contracts.converge import await_convergence
-from harness.contracts.expect import Captured, Request, TokenSpec
+from harness.contracts.expect import Captured, Expected, Request, TokenSpec, kong_error
 from harness.contracts.features import Capability, Feature
 from harness.contracts.scenario import Case, Scenario, register
 from harness.errors import ContractMismatch, StackError
@@ -47,6 +50,13 @@ SLOW_PAST_MS = 500
 # shows within ~1.5 s instead of 3-5 s. Both hang and slow (read timeout + 0.5 s) stubs
 # answer /health no faster than their other paths, so their probes time out.
 FAULT_PROBES = Probes(timeout=0.5, healthy_interval=1, unhealthy_timeouts=1)
+# The 504 case's read timeout: one try is the whole wait, so half the clock is half the
+# cost (its stubs answer SLOW_PAST_MS later, still past it).
+TIMEOUT_504_READ_MS = 500
+# kong-behaviour.md §4: every try timed out -> 504 through /kong_error_handler, whose
+# type follows Accept (§0); asked for JSON, the kong.response.error template.
+TIMEOUT_MESSAGE = "The upstream server is timing out"
+MIME_JSON = "application/json; charset=utf-8"
 
 
 def _fail(what: str, expected: str, got: str, cap: Captured | None = None) -> None:
@@ -83,9 +93,10 @@ def _counter(ctx: ScenarioContext, inst: str) -> int:
     return int(ctx.admin("GET", f"{inst}-admin", "/counters")["total"])
 
 
-def _get(ctx: ScenarioContext, tid: str, host: str, base: str | None = None) -> Captured:
+def _get(ctx: ScenarioContext, tid: str, host: str, base: str | None = None,
+         headers: tuple[tuple[str, str], ...] = ()) -> Captured:
     req = Request(host=host, path=f"/api/users/bf-{uuid.uuid4().hex[:6]}",
-                  token=TokenSpec(tid))
+                  headers=headers, token=TokenSpec(tid))
     if base is None:
         return ctx.client.send(req)
     headers = ctx.client.headers_for(req)
@@ -251,6 +262,68 @@ def _slow_backend(ctx: ScenarioContext, case: Case) -> None:
     _await_health(ctx, up, bad, "HEALTHY", _recover_bound(up), f"{label}: stack replicas")
 
 
+def _every_try_times_out(ctx: ScenarioContext, case: Case) -> None:
+    """Both instances slower than the read timeout, on a fault gateway whose users service
+    has `retries: 0` (kong.yml: 2, with which the other instance answers 200): the one
+    try times out and the client gets Kong's 504 after one read timeout, with Kong's
+    error body and headers; exactly one request reached the stubs."""
+    up, _bad, _good = _setup(ctx)
+    resolve = getattr(ctx.target.stack, "resolve_map", None)
+    if not isinstance(resolve, dict):
+        pytest.skip(f"target {ctx.target.kind} cannot host a fault gateway (no resolve map)")
+    insts = [t.target.split(":")[0] for t in up.targets]
+    read_ms = TIMEOUT_504_READ_MS
+    tid, host = ctx.fresh_tenant("enterprise", "ft")
+    root = ctx.gateway.kong_file.resolve().parents[2]
+    state = getattr(ctx.target.stack, "state_path", None)
+    # kong.yml's probes: the ~0.5 s slow window costs the stack's replicas (and this
+    # gateway) at most one timed-out probe per instance, below unhealthy.timeouts.
+    with fault_gateway(root, resolve, ctx.gateway.route(UPSTREAM_ROUTE).service.name,
+                       read_ms, retries=0, state=state) as fgw:
+        before = sum(_counter(ctx, i) for i in insts)
+        try:
+            for inst in insts:
+                ctx.set_faults(inst, latency_ms=read_ms + SLOW_PAST_MS)
+            cap = _get(ctx, tid, host, fgw.proxy_url, (("Accept", "application/json"),))
+        finally:
+            for inst in insts:
+                ctx.clear_faults(inst)
+        tries = sum(_counter(ctx, i) for i in insts) - before
+    # §1.7: a Kong-generated response carries these instead of the proxied ones.
+    exp = Expected(cap.request, kong_error(
+        504, TIMEOUT_MESSAGE, headers={"Content-Type": MIME_JSON},
+        json_present=("request_id",),
+        present_headers=("Server", "X-Kong-Request-Id", "X-Kong-Response-Latency"),
+        max_elapsed_ms=read_ms + SLACK_S * 1000))
+    m = compare(exp, cap)
+    if m is not None:
+        raise ContractMismatch(m.message)
+    if cap.elapsed_ms < read_ms * 0.9:
+        _fail("time to the 504", f">= the {read_ms} ms read timeout",
+              f"{cap.elapsed_ms:.0f} ms", cap)
+    if tries != 1:
+        _fail("tries reaching the slow instances (retries: 0)", "1", str(tries), cap)
+    rid = cap.header("X-Kong-Request-Id")
+    if cap.json().get("request_id") != rid:
+        _fail("body request_id", f"to equal X-Kong-Request-Id {rid!r}",
+              repr(cap.json().get("request_id")), cap)
+    server = cap.header("Server") or ""
+    if not server.startswith("kong/"):
+        _fail("header Server", "'kong/<version>' (a Kong-generated response)", repr(server),
+              cap)
+    ctx.record("breaker.timeout_504.elapsed_ms", cap.elapsed_ms)
+    for inst in insts:
+        _await_health(ctx, up, inst, "HEALTHY", _recover_bound(up),
+                      f"{case.name}: stack replicas")
+
+
+def _slow_scenario(ctx: ScenarioContext, case: Case) -> None:
+    if case.name == "timeout_504":
+        _every_try_times_out(ctx, case)
+    else:
+        _slow_backend(ctx, case)
+
+
 def _error_backend(ctx: ScenarioContext, case: Case) -> None:
     """50 % errors: HTTP 5xx are not retried, so clients see some; the breaker must open
     (passive http_failures in a row, or active probes) and cut that share."""
@@ -346,8 +419,10 @@ for short, desc, feats, cases, body in (
     ("fault-backend-slow", "One instance hangs, or answers slower than the read timeout "
      "(a fault gateway with a 1 s read timeout): requests are retried on the other within "
      "one read timeout, the timed-out tries eject it by passive checks, no traffic reaches "
-     "it, and active checks re-admit it",
-     {Feature.FAULTS, Feature.BREAKER}, [Case(name="hang"), Case(name="slow")], _slow_backend),
+     "it, and active checks re-admit it; with retries 0 and both instances slow, the "
+     "client gets Kong's 504 'The upstream server is timing out' after one read timeout",
+     {Feature.FAULTS, Feature.BREAKER},
+     [Case(name="hang"), Case(name="slow"), Case(name="timeout_504")], _slow_scenario),
     ("fault-backend-errors", "One instance fails 50 % of requests: the breaker opens "
      "within bounded time and recovers once it is healthy",
      {Feature.FAULTS, Feature.BREAKER}, [Case(name="errors_50")], _error_backend),

@@ -36,6 +36,20 @@ def test_shortened_root_changes_only_the_named_services_read_timeout(tmp_path):
     assert derived.kong.upstreams == original.kong.upstreams
 
 
+def test_shortened_root_with_retries_changes_only_the_named_services_retries(tmp_path):
+    original = load_gateway(ROOT)
+    derived = shortened_root(ROOT, tmp_path, "user-service", 1000, retries=0)
+    before = original.services["user-service"]
+    after = derived.services["user-service"]
+    assert before.retries != 0
+    assert (after.retries, after.read_timeout) == (0, 1000)
+    assert after.model_copy(update={"retries": before.retries, "read_timeout":
+                                    before.read_timeout}) == before
+    assert {n: s for n, s in derived.services.items() if n != "user-service"} == \
+        {n: s for n, s in original.services.items() if n != "user-service"}
+    assert derived.kong.upstreams == original.kong.upstreams
+
+
 def test_shortened_root_names_an_unknown_service(tmp_path):
     with pytest.raises(StackError, match="no service 'nope-service'"):
         shortened_root(ROOT, tmp_path, "nope-service", 1000)
