@@ -109,17 +109,18 @@ def _get(ctx: ScenarioContext, tid: str, host: str, base: str | None = None,
 
 def _await_health(ctx: ScenarioContext, up: Upstream, inst: str, want: str, bound: float,
                   label: str, *, drive: tuple[str, str] | None = None,
-                  status_url: str | None = None) -> float:
+                  status_url: str | None = None, burst: int = 1) -> float:
     """Seconds until the gateway (the stack's, or the one at status_url) reports `inst` as
     `want`; fails past `bound`.
 
-    `drive` (tenant, host) sends a request per poll, for thresholds that only
+    `drive` (tenant, host) sends `burst` requests per poll, for thresholds that only
     passive checks (proxied responses) can reach."""
     t0 = time.monotonic()
 
     def check() -> Mismatch | None:
         if drive is not None:
-            _get(ctx, *drive)
+            for _ in range(burst):
+                _get(ctx, *drive)
         got = _health(ctx, up.name, inst, status_url)
         return None if got == want else Mismatch(f"health of {inst}", want, got)
     await_convergence(check, ctx.timeouts, what=f"{inst} {want} ({label})", required=1,
@@ -331,7 +332,12 @@ def _error_backend(ctx: ScenarioContext, case: Case) -> None:
     tid, host = ctx.fresh_tenant("enterprise", "fe")
     try:
         ctx.set_faults(bad, error_ratio=0.5)
-        took = _await_health(ctx, up, bad, "UNHEALTHY", 30.0, "errors", drive=(tid, host))
+        # Passive ejection needs http_failures failures in a row on the bad instance: with
+        # one request per poll (every other one reaching it) that took 2-21 s; a burst of
+        # twice the threshold per poll makes a run of failures likely within a few polls.
+        failures = up.healthchecks.passive.unhealthy.http_failures
+        took = _await_health(ctx, up, bad, "UNHEALTHY", 30.0, "errors", drive=(tid, host),
+                             burst=max(1, 2 * failures))
         ctx.record("breaker.errors_50.time_to_eject_s", took)
         caps = [_get(ctx, tid, host) for _ in range(20)]
         bad_share = sum(c.status >= 500 for c in caps) / len(caps)
