@@ -35,6 +35,7 @@ from gateway_throughput import (  # noqa: E402
     SERVICES,
     Procs,
     nginx_conf,
+    print_log_tails,
     raised_limits_root,
     wait_http,
 )
@@ -156,7 +157,7 @@ def main() -> int:
             token = dev_minter().mint("acme", ttl=3000)
             headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}",
                        "User-Agent": "bench", "Accept": "*/*"}
-            wait_http(f"http://127.0.0.1:{s_port}/status", {}, timeout=180)
+            wait_http(f"http://127.0.0.1:{s_port}/status", {}, timeout=180, proc=gw)
             asyncio.run(load(g_port, headers, 300, args.connections))   # warm-up
             subprocess.run(["callgrind_control", "--zero", str(gw.pid)], check=True,
                            capture_output=True, timeout=60)
@@ -181,10 +182,7 @@ def main() -> int:
                   f"({sent} requests, {args.connections} connections, {took:.0f} s under "
                   "callgrind)")
         except BaseException:
-            log = tmp / "gateway.log"
-            if log.exists():
-                print("--- gateway.log (tail)", file=sys.stderr)
-                print("\n".join(log.read_text().splitlines()[-15:]), file=sys.stderr)
+            print_log_tails(tmp)
             raise
         finally:
             procs.stop()

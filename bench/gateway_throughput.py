@@ -139,10 +139,23 @@ def wrk(port: int, seconds: float, headers: dict[str, str], conns: int = 50,
     return rps, p50
 
 
-def wait_http(url: str, headers: dict[str, str], timeout: float = 30) -> bytes:
+def print_log_tails(tmp: Path, names: tuple[str, ...] = ("gateway.log", "nginx-error.log",
+                                                         "redis.log")) -> None:
+    """The last lines of the servers' logs, on stderr (a failed run says why)."""
+    for name in names:
+        if (tmp / name).exists():
+            print(f"--- {name} (tail)", file=sys.stderr)
+            print("\n".join((tmp / name).read_text().splitlines()[-15:]), file=sys.stderr)
+
+
+def wait_http(url: str, headers: dict[str, str], timeout: float = 30,
+              proc: subprocess.Popen[bytes] | None = None) -> bytes:
+    """GET url until it answers; stops early when `proc` (the server) has exited."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"{url}: the server exited with status {proc.returncode}")
         try:
             req = urllib.request.Request(url, headers=headers)
             with urllib.request.urlopen(req, timeout=2) as r:
@@ -210,7 +223,7 @@ def main() -> int:
                              tmp / "gateway.log", cwd=REPO)
             token = dev_minter().mint("acme", ttl=3000)
             headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}"}
-            wait_http(f"http://127.0.0.1:{s_port}/status", {})
+            wait_http(f"http://127.0.0.1:{s_port}/status", {}, proc=gw)
             body = wait_http(f"http://127.0.0.1:{g_port}/api/users/1", headers)
             assert body == b'{"ok":true}', body
             wait_http(f"http://127.0.0.1:{b_port}/api/users/1", {})
@@ -262,10 +275,7 @@ def main() -> int:
                   "(budget <= 1 ms)")
             print(f"gateway RSS {rss_mb(gw.pid):.1f} MB (budget <= 150 MB)")
         except BaseException:
-            for log in ("gateway.log", "nginx-error.log", "redis.log"):
-                if (tmp / log).exists():
-                    print(f"--- {log} (tail)", file=sys.stderr)
-                    print("\n".join((tmp / log).read_text().splitlines()[-15:]), file=sys.stderr)
+            print_log_tails(tmp)
             raise
         finally:
             procs.stop()

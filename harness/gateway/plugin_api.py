@@ -65,16 +65,10 @@ class Headers:
     def set(self, name: str, value: str) -> None:
         """Replace every value of `name` (ngx.req.set_header semantics)."""
         low = name.lower()
-        lows, items = self._low, self._items
+        lows = self._low
         if low in lows:   # usually not: plugins mostly set names the client did not send
-            i = lows.index(low)
-            while True:
-                del lows[i]
-                del items[i]
-                if low not in lows:
-                    break
-                i = lows.index(low, i)
-        items.append((name, value))
+            self._drop(low)
+        self._items.append((name, value))
         lows.append(low)
         if "\r" in value or "\n" in value:
             self.dirty = True
@@ -102,10 +96,12 @@ class Headers:
 
     def remove(self, name: str) -> None:
         low = name.lower()
-        lows = self._low
-        if low not in lows:
-            return
-        items = self._items
+        if low in self._low:
+            self._drop(low)
+
+    def _drop(self, low: str) -> None:
+        """Delete every entry named `low` (at least one is present)."""
+        lows, items = self._low, self._items
         i = lows.index(low)
         while True:
             del lows[i]
