@@ -179,17 +179,7 @@ class Recorder:
                     self.reasons[key] += 1
                 else:
                     self.reasons["(other reasons)"] += 1
-        sec = int(now)
-        if sec != self._pending_sec:     # bounds the pending lists to about a second
-            self.flush()
-            self._pending_sec = sec
-        pkey = (sec, kind, route, tenant, status, outcome)
-        pending = self._pending.get(pkey)
-        if pending is None:
-            pending = self._pending[pkey] = []
-        pending.append(int(latency_ms * 1000))
-        if self.keep_raw:
-            self.raw.append((kind, route, status, latency_ms))
+        self._add(now, kind, route, tenant, status, outcome, latency_ms)
         return outcome
 
     def record_ok(self, kind: str, route: str, tenant: str, status: int,
@@ -199,11 +189,15 @@ class Recorder:
         now = self.clock()
         if self.started is None:
             self.started = now
+        self._add(now, kind, route, tenant, status, "ok", latency_ms)
+
+    def _add(self, now: float, kind: str, route: str, tenant: str, status: int,
+             outcome: Outcome, latency_ms: float) -> None:
         sec = int(now)
-        if sec != self._pending_sec:
+        if sec != self._pending_sec:     # bounds the pending lists to about a second
             self.flush()
             self._pending_sec = sec
-        pkey = (sec, kind, route, tenant, status, "ok")
+        pkey = (sec, kind, route, tenant, status, outcome)
         pending = self._pending.get(pkey)
         if pending is None:
             pending = self._pending[pkey] = []
