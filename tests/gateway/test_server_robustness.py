@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from harness.gateway.server import ClientConn
 from tests.gateway.dataplane_support import Upstream, gateway, gateway_from, read_reply, run
-from tests.gateway.test_tls import _ca, _leaf
+from tests.gateway.test_tls import CERTIFICATES, _ca, _leaf
 
 pytestmark = pytest.mark.security
 
@@ -162,19 +162,7 @@ def test_many_pipelined_requests_of_mixed_framing_are_all_answered_in_order(tmp_
 
 
 def test_tls_connections_with_changing_sni_and_pipelining_are_all_answered(tmp_path):
-    kong = KONG + """
-certificates:
-  - id: 8c363148-96ed-53e6-be65-df7d3fe00723
-    cert: "{vault://env/tls-wildcard-cert}"
-    key: "{vault://env/tls-wildcard-key}"
-    snis:
-      - name: "*.app.example.com"
-  - id: 758d5b74-2394-5f8d-815e-10c3a9ad5156
-    cert: "{vault://env/tls-acme-corp-cert}"
-    key: "{vault://env/tls-acme-corp-key}"
-    snis:
-      - name: api.acme-corp.com
-"""
+    kong = KONG + CERTIFICATES
     ca_key, ca_cert = _ca()
     wild_cert, wild_key = _leaf(ca_key, ca_cert, "*.app.example.com")
     acme_cert, acme_key = _leaf(ca_key, ca_cert, "api.acme-corp.com")

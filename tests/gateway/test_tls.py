@@ -17,9 +17,8 @@ from tests.gateway.dataplane_support import Upstream, gateway, gateway_from, req
 
 pytestmark = pytest.mark.tls
 
-KONG = """
-_format_version: "3.0"
-certificates:
+# The production config's two certificates (env-vault refs); other TLS tests reuse them.
+CERTIFICATES = """certificates:
   - id: 8c363148-96ed-53e6-be65-df7d3fe00723
     cert: "{vault://env/tls-wildcard-cert}"
     key: "{vault://env/tls-wildcard-key}"
@@ -30,7 +29,11 @@ certificates:
     key: "{vault://env/tls-acme-corp-key}"
     snis:
       - name: api.acme-corp.com
-services:
+"""
+
+KONG = """
+_format_version: "3.0"
+""" + CERTIFICATES + """services:
   - name: svc
     host: echo
     port: 8080
