@@ -26,7 +26,7 @@ import lupa.luajit21 as lupa  # type: ignore[import-untyped]
 from harness.gateway.plugin_api import Ctx, Request
 from harness.model import Consumer
 
-__all__ = ["LuaVM", "lua_log"]
+__all__ = ["LuaVM", "joined_headers", "lua_log"]
 
 lua_log = logging.getLogger("harness.gateway.lua")
 _RUNNER = Path(__file__).with_name("runner.lua")
@@ -138,9 +138,9 @@ class LuaVM:
         complete = len(items) <= limit
         if not complete:
             items, lows = items[:limit], lows[:limit]
-        values = "\0".join([v for _, v in items])
-        if values.count("\0") == len(items) - 1 or not items:
-            return complete, "\0".join(lows), values
+        names, values = joined_headers(items, lows)
+        if names is not None:
+            return complete, names, values
         # A value with a NUL in it (only a plugin could have set one): pairs instead.
         return ("flat", complete, *[x for low, (_, v) in zip(lows, items) for x in (low, v)])
 
@@ -196,6 +196,16 @@ class LuaVM:
         if isinstance(value, float) and value.is_integer():
             return int(value)
         return value
+
+
+def joined_headers(items: list[tuple[str, str]], lows: list[str]
+                   ) -> tuple[str, str] | tuple[None, None]:
+    """Lower-case names and values, each joined by NUL, the form pdk.lua's get_headers
+    splits; (None, None) when a value holds a NUL itself."""
+    values = "\0".join([v for _, v in items])
+    if items and values.count("\0") != len(items) - 1:
+        return None, None
+    return "\0".join(lows), values
 
 
 def _reject_constant(name: str) -> Any:

@@ -18,7 +18,7 @@ import orjson
 
 from harness.errors import ConfigError
 from harness.gateway.lua.http_client import HttpError, request_uri
-from harness.gateway.lua.vm import LuaVM, lua_log
+from harness.gateway.lua.vm import LuaVM, joined_headers, lua_log
 from harness.gateway.plugin_api import Ctx, Exit, Plugin, Request, Response
 from harness.gateway.plugins._kong import PluginCrash, consumer_id, entity_id, kong_exit
 from harness.model.plugins import PLUGIN_PRIORITIES
@@ -188,11 +188,7 @@ def _joined_headers(req: Request) -> tuple[int, str | None, str | None]:
     values each joined by NUL (None, None when a value holds a NUL: pdk.lua then asks
     Python, which answers pairwise)."""
     h = req.headers
-    values = "\0".join([v for _, v in h._items])
-    n = len(h._items)
-    if n and values.count("\0") != n - 1:
-        return n, None, None
-    return n, "\0".join(h._low), values
+    return (len(h._items), *joined_headers(h._items, h._low))
 
 
 _IDS: dict[int, tuple[Any, str, str]] = {}
