@@ -62,9 +62,9 @@ class Stack(Protocol):
 class ControllableStack(Stack, Protocol):
     """A Stack whose services can be killed and restarted one at a time (fault scenarios).
 
-    Not part of `Stack`: the native stack implements it, the compose launcher does not
-    (yet). Fault scenarios narrow with `isinstance(stack, ControllableStack)` and skip,
-    naming what is missing, otherwise."""
+    Not part of `Stack`, so a launcher may leave it out; the native stack and the
+    compose launcher implement it. Fault scenarios narrow with
+    `isinstance(stack, ControllableStack)` and skip, naming what is missing, otherwise."""
 
     def kill(self, service: str) -> None:
         """SIGKILL one service now (its port goes away)."""
