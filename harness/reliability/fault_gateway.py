@@ -10,19 +10,25 @@ is kong.yml's own: what is observed is still Kong's timeout, retry and health-ch
 behaviour, on a shorter clock. `retries=0` makes one timed-out try the client's answer
 (Kong's 504) without making every instance slow for retries x read timeout.
 
-Given the stack's state.json, the gateway is recorded there (extra["transient"])
-while it runs: if the harness dies mid-scenario (SIGKILL skips every `finally`),
-the orphan reaper or `harness down` stops it with the stack and frees its ports.
+Several variants start together (`fault_gateways`: their ~1.4 s start-ups overlap), and
+`SHARED` keeps them up across the cases of one scenario (the scenarios' conftest closes
+it when the next pytest item belongs to another scenario).
+
+Given the stack's state.json, each gateway is recorded there (extra["transient"], with
+its working directory) while it runs: if the harness dies mid-scenario (SIGKILL skips
+every `finally`), the orphan reaper or `harness down` stops it with the stack and frees
+its ports, and the reaper removes its working directory.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +37,12 @@ import yaml
 from harness.errors import StackError
 from harness.model import Gateway, load_gateway, load_yaml
 from harness.stack.ports import free_port
-from harness.stack.process import signals_deferred, spawn, stop_all
+from harness.stack.process import ProcessRecord, signals_deferred, spawn, stop_all
 from harness.stack.readiness import HttpReady, Waiting, wait_all
 from harness.stack.run_state import add_transient, drop_transient
 
-__all__ = ["FaultGateway", "Probes", "fault_gateway", "shortened_root"]
+__all__ = ["SHARED", "FaultGateway", "Probes", "SharedFaultGateways", "Variant",
+           "fault_gateway", "fault_gateways", "shortened_root"]
 
 KONG_YML = Path("kong/declarative-config/kong.yml")
 READY_S = 20.0
@@ -47,6 +54,10 @@ class FaultGateway:
     proxy_url: str      # http://127.0.0.1:port
     status_url: str     # its status listener (upstream health, Kong's shape)
     model: Gateway      # the derived config it runs
+    process: subprocess.Popen[bytes] | None = field(default=None, compare=False, repr=False)
+
+    def alive(self) -> bool:
+        return self.process is None or self.process.poll() is None
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,16 @@ class Probes:
     timeout: float
     healthy_interval: int
     unhealthy_timeouts: int
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What one fault gateway changes in kong.yml: `service`'s read timeout, and if given
+    its upstream's active probes and its retries (see shortened_root)."""
+    service: str
+    read_timeout_ms: int
+    probes: Probes | None = None
+    retries: int | None = None
 
 
 class _Expanded(yaml.SafeDumper):
@@ -121,33 +142,86 @@ def fault_gateway(root: Path, resolve: dict[str, str], service: str,
 
     `state`: the running stack's state.json, to record the gateway in while it runs
     (its files then live in the stack's run directory too)."""
-    work = Path(tempfile.mkdtemp(prefix="fault-gw-",
-                                 dir=state.parent if state is not None else None))
+    with fault_gateways(root, resolve, [Variant(service, read_timeout_ms, probes, retries)],
+                        state=state) as (fgw,):
+        yield fgw
+
+
+@contextmanager
+def fault_gateways(root: Path, resolve: dict[str, str], variants: Sequence[Variant], *,
+                   state: Path | None = None) -> Iterator[list[FaultGateway]]:
+    """One fault gateway per variant (as fault_gateway), all spawned before any is waited
+    for, so their start-ups overlap; all stopped on exit."""
+    works: list[Path] = []
+    recs: list[ProcessRecord] = []
     try:
-        model = shortened_root(root, work / "root", service, read_timeout_ms, probes,
-                               retries)
-        http, status = free_port(), free_port()
+        waits: list[Waiting] = []
+        out: list[FaultGateway] = []
         resolve_args = [a for k, v in sorted(resolve.items()) for a in ("--resolve", f"{k}={v}")]
-        log = work / "logs" / "fault-gateway.log"
-        rec = None
-        try:
+        for i, v in enumerate(variants):
+            work = Path(tempfile.mkdtemp(prefix="fault-gw-",
+                                         dir=state.parent if state is not None else None))
+            works.append(work)
+            model = shortened_root(root, work / "root", v.service, v.read_timeout_ms,
+                                   v.probes, v.retries)
+            http, status = free_port(), free_port()
+            log = work / "logs" / "fault-gateway.log"
             # Ctrl-C between the spawn and the record would orphan the gateway.
             with signals_deferred():
                 proc, rec = spawn("fault-gateway", [
                     sys.executable, "-m", "harness.gateway", "--root", str(work / "root"),
                     "--http-port", str(http), "--status-port", str(status),
-                    "--log-dir", str(work / "logs"), "--replica-id", "99", *resolve_args],
-                    log, cwd=root)
+                    "--log-dir", str(work / "logs"), "--replica-id", str(99 - i),
+                    *resolve_args], log, cwd=root)
+                recs.append(rec)
                 if state is not None:
-                    add_transient(state, rec)
-            wait_all([Waiting("fault-gateway", HttpReady(status, "/status"), log, proc.poll,
-                              "the derived config did not load; see the log")], READY_S)
-            yield FaultGateway(f"http://127.0.0.1:{http}", f"http://127.0.0.1:{status}",
-                               model)
-        finally:
-            if rec is not None:
-                stop_all([rec], STOP_GRACE_S)
-                if state is not None:
-                    drop_transient(state, rec)
+                    add_transient(state, rec, workdir=work)
+            waits.append(Waiting("fault-gateway", HttpReady(status, "/status"), log, proc.poll,
+                                 "the derived config did not load; see the log"))
+            out.append(FaultGateway(f"http://127.0.0.1:{http}", f"http://127.0.0.1:{status}",
+                                    model, proc))
+        wait_all(waits, READY_S)
+        yield out
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(recs, STOP_GRACE_S)
+        for work in works:
+            shutil.rmtree(work, ignore_errors=True)
+        if state is not None:     # after the directories: a record outlives its files
+            for rec in recs:
+                drop_transient(state, rec)
+
+
+class SharedFaultGateways:
+    """Fault gateways kept up across the cases of one scenario instead of one start per case.
+
+    Every case asks for all the variants its scenario uses (`get`): the first ask starts
+    them together, later asks get the running ones (restarted if one died, or if another
+    stack is asked for). What a case leaves behind (a target it got ejected) is the next
+    case's to wait out: check health before relying on it. `close()` stops them."""
+
+    def __init__(self) -> None:
+        self._exit: ExitStack | None = None
+        self._key: tuple[str, ...] = ()
+        self._running: dict[Variant, FaultGateway] = {}
+
+    def get(self, root: Path, resolve: dict[str, str], variants: Sequence[Variant], *,
+            state: Path | None = None) -> list[FaultGateway]:
+        key = (str(root), repr(sorted(resolve.items())), str(state))
+        if (key != self._key or any(v not in self._running for v in variants)
+                or not all(g.alive() for g in self._running.values())):
+            self.close()
+            with ExitStack() as starting:      # stops what started if a start fails
+                gws = starting.enter_context(fault_gateways(root, resolve, variants,
+                                                            state=state))
+                self._exit = starting.pop_all()
+            self._key, self._running = key, dict(zip(variants, gws, strict=True))
+        return [self._running[v] for v in variants]
+
+    def close(self) -> None:
+        """Stop every shared gateway (no-op when none runs)."""
+        exit_stack, self._exit, self._running, self._key = self._exit, None, {}, ()
+        if exit_stack is not None:
+            exit_stack.close()
+
+
+SHARED = SharedFaultGateways()

@@ -6,7 +6,8 @@ processes run in sessions of their own, so they would outlive the run, ports
 and all. `NativeStack(..., reap_with_launcher=True)` starts this watcher in
 its own session: it polls the launcher (pid + start time, pids are reused)
 and, once it is gone while the run directory's state.json still names it,
-stops every recorded process group exactly as `harness down` would. A clean
+stops every recorded process group exactly as `harness down` would, and removes
+the working directories recorded with transient processes (a fault gateway's). A clean
 stop removes state.json, and the watcher exits. `harness up` does not use it:
 there the stack must outlive the launcher.
 
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
 from harness.stack.process import ProcessRecord, stop_all
+from harness.stack.run_state import transient_workdirs
 
 __all__ = ["launcher_alive", "main", "reap"]
 
@@ -51,6 +54,10 @@ def reap(state_path: Path, launcher_pid: int) -> int:
     records = [ProcessRecord.from_json(s["process"]) for s in data.get("services", {}).values()]
     records += [ProcessRecord.from_json(r) for r in data.get("extra", {}).get("transient", [])]
     stop_all(records, GRACE_S)
+    # A transient's files (a fault gateway's config copy and logs) would otherwise stay in
+    # the run directory until it is removed: its owner's `finally` never ran.
+    for work in transient_workdirs(state_path, data):
+        shutil.rmtree(work, ignore_errors=True)
     return len(records)
 
 

@@ -4,7 +4,8 @@ Written as soon as each process starts, so `harness down` (or the next `up`, or
 the orphan reaper) finds every process group even after the launcher died; read
 back by `NativeStack.attach` in other processes (CLI, scenarios, benches).
 `extra["transient"]` lists processes that run beside the services for a while
-(initdb, a scenario's fault gateway): stopped with them, never restarted.
+(initdb, a scenario's fault gateway): stopped with them, never restarted; a
+transient's optional "workdir" (inside the run directory) is removed by the reaper.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from harness.stack.process import ProcessRecord, alive
 from harness.stack.readiness import HttpReady, PgReady, PortReady, WaitStrategy
 
 __all__ = ["STATE_FILE", "RunState", "Svc", "add_transient", "drop_transient",
-           "read_state", "write_state"]
+           "read_state", "transient_workdirs", "write_state"]
 
 STATE_FILE = "state.json"
 
@@ -127,17 +128,34 @@ def write_state(path: Path, st: RunState, *, root: Path, run_dir: Path) -> None:
     _replace(path, data)
 
 
-def add_transient(path: Path, rec: ProcessRecord) -> bool:
+def add_transient(path: Path, rec: ProcessRecord, *, workdir: Path | None = None) -> bool:
     """Record rec in the state at path (extra["transient"]) so that `harness down` and the
-    orphan reaper stop it with the stack; False if no stack state is there."""
+    orphan reaper stop it with the stack; `workdir`, its files, is removed by the reaper
+    once it is stopped (see transient_workdirs). False if no stack state is there."""
     data = _raw(path)
     if not data:
         return False
     extra = data.setdefault("extra", {})
     extra["transient"] = [r for r in extra.get("transient", []) if r["pid"] != rec.pid]
-    extra["transient"].append(rec.to_json())
+    extra["transient"].append({**rec.to_json(), **({"workdir": str(workdir)} if workdir
+                                                     else {})})
     _replace(path, data)
     return True
+
+
+def transient_workdirs(path: Path, data: dict[str, Any]) -> list[Path]:
+    """The working directories recorded with the transients of `data` (the state at path)
+    that lie inside the run directory: only those are ever removed, whatever the file says."""
+    run_dir = path.parent.resolve()
+    out = []
+    for r in data.get("extra", {}).get("transient", []):
+        work = r.get("workdir")
+        if not work:
+            continue
+        p = Path(work).resolve()
+        if p != run_dir and p.is_relative_to(run_dir):
+            out.append(p)
+    return out
 
 
 def drop_transient(path: Path, rec: ProcessRecord) -> None:

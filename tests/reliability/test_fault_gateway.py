@@ -132,9 +132,12 @@ def test_a_killed_runs_fault_gateway_is_stopped_by_the_orphan_reaper_and_its_por
     state = tmp_path / "state.json"
     pid, created, urls, rec = _killed_run_with_fault_gateway(state)
     assert alive(rec), "the gateway should still run once its launcher is gone"
+    work = [p for p in tmp_path.iterdir() if p.name.startswith("fault-gw-")]
+    assert len(work) == 1 and (work[0] / "logs" / "fault-gateway.log").is_file()
     assert reaper_main(["--pid", str(pid), "--create-time", repr(created),
                         "--state", str(state)]) == 0
     _stopped_and_freed(rec, urls)
+    assert not work[0].exists(), "the fault gateway's working directory outlived the reaper"
 
 
 def test_harness_down_stops_a_fault_gateway_left_by_a_killed_run(tmp_path: Path) -> None:
@@ -143,3 +146,31 @@ def test_harness_down_stops_a_fault_gateway_left_by_a_killed_run(tmp_path: Path)
     assert cli_main(["down", "--run-dir", str(tmp_path)]) == 0
     _stopped_and_freed(rec, urls)
     assert not state.exists()
+
+
+def test_shared_fault_gateways_start_together_stay_up_across_asks_and_close_cleanly(
+        tmp_path: Path) -> None:
+    from harness.reliability.fault_gateway import SharedFaultGateways, Variant
+    from harness.stack.run_state import RunState, write_state
+
+    state = tmp_path / "state.json"
+    write_state(state, RunState(), root=ROOT, run_dir=tmp_path)
+    variants = [Variant("user-service", 1000, Probes(0.5, 1, 1)),
+                Variant("user-service", 500, retries=0)]
+    shared = SharedFaultGateways()
+    try:
+        slow, no_retry = shared.get(ROOT, {}, variants, state=state)
+        assert slow.model.services["user-service"].read_timeout == 1000
+        assert no_retry.model.services["user-service"].retries == 0
+        assert all(_port_open(u) for g in (slow, no_retry)
+                   for u in (g.proxy_url, g.status_url))
+        recs = json.loads(state.read_text())["extra"]["transient"]
+        assert len(recs) == 2 and all(Path(r["workdir"]).parent == tmp_path for r in recs)
+        assert shared.get(ROOT, {}, variants[1:], state=state) == [no_retry]
+        assert shared.get(ROOT, {}, variants[1:], state=state)[0].process is no_retry.process
+    finally:
+        shared.close()
+    assert not any(_port_open(u) for g in (slow, no_retry) for u in (g.proxy_url, g.status_url))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("fault-gw-")]
+    assert "transient" not in json.loads(state.read_text()).get("extra", {})
+    shared.close()        # a second close is a no-op
