@@ -64,10 +64,13 @@ class FaultGateway:
 class Probes:
     """Active health checks of the service's upstream on the derived copy: probes of a
     healthy target every `healthy_interval` s, each given `timeout` s, `unhealthy_timeouts`
-    timed-out probes eject (kong.yml: 2 s, 1 s, 2, which takes 3-5 s)."""
+    timed-out probes eject (kong.yml: 2 s, 1 s, 2, which takes 3-5 s); if given,
+    `healthy_successes` successful probes (one unhealthy.interval apart) re-admit
+    (kong.yml: 2, which takes 1-2 s)."""
     timeout: float
     healthy_interval: int
     unhealthy_timeouts: int
+    healthy_successes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ def shortened_root(root: Path, dest: Path, service: str, read_timeout_ms: int,
         active["timeout"] = probes.timeout
         active.setdefault("healthy", {})["interval"] = probes.healthy_interval
         active.setdefault("unhealthy", {})["timeouts"] = probes.unhealthy_timeouts
+        if probes.healthy_successes is not None:
+            active["healthy"]["successes"] = probes.healthy_successes
     (dest / KONG_YML).write_text(yaml.dump(raw, Dumper=_Expanded, sort_keys=False))
     derived = load_gateway(dest)
     dsvc = next(s for s in derived.kong.services if s.name == service)
@@ -123,7 +128,8 @@ def shortened_root(root: Path, dest: Path, service: str, read_timeout_ms: int,
                          f"{retries} after the edit, got {dsvc.retries}")
     if probes is not None:
         a = derived.upstreams[svc.host].healthchecks.active
-        now = Probes(a.timeout, a.healthy.interval, a.unhealthy.timeouts)
+        now = Probes(a.timeout, a.healthy.interval, a.unhealthy.timeouts,
+                     a.healthy.successes if probes.healthy_successes is not None else None)
         if now != probes:
             raise StackError(f"{dest / KONG_YML}: upstreams.{svc.host}.healthchecks.active: "
                              f"expected {probes} after the edit, got {now}")

@@ -9,12 +9,15 @@ bounds come from kong.yml's healthchecks (interval, thresholds, probe timeout),
 not from constants. Figures go to the report under `breaker.<case>.*` and
 `replica.*`. The hang/slow cases, which must let proxied requests time out, run
 them through a fault gateway (harness.reliability.fault_gateway) whose users
-service has a 1 s read timeout instead of kong.yml's 5 s, and whose users
+service has a 0.5 s read timeout instead of kong.yml's 5 s, and whose users
 upstream probes faster (FAULT_PROBES): the same upstream, health checks and
 retries on a shorter clock. The timeout_504 case runs one request through a fault
 gateway whose users service also has `retries: 0` while both instances are slow: the
 one try times out and the client gets Kong's 504 (kong-behaviour.md §4 failure
-responses and §0 error templates), checked by the contracts' comparator.
+responses and §0 error templates), checked by the contracts' comparator. Both fault
+gateways start together at the scenario's first case and serve all its cases (the
+shared SHARED pool, closed by scenarios/conftest.py when the scenario is over): each
+case first waits until its gateway sees both users instances healthy again.
 """
 
 from __future__ import annotations
@@ -35,23 +38,32 @@ from harness.contracts.features import Capability, Feature
 from harness.contracts.scenario import Case, Scenario, register
 from harness.errors import ContractMismatch, StackError
 from harness.model import Upstream
-from harness.reliability.fault_gateway import Probes, fault_gateway
+from harness.reliability.fault_gateway import SHARED, FaultGateway, Probes, Variant
 from harness.stack.base import ControllableStack
 
 UPSTREAM_ROUTE = "users"
 SLACK_S = 3.0   # scheduling slack on this shared 2-core machine
 # The slow/hang cases run on a fault gateway whose users service times out after this
-# (kong.yml: 5000 ms): Kong's behaviour on a shorter clock. A slow answer comes this
-# much after the read timeout.
-FAULT_READ_TIMEOUT_MS = 1000
+# (kong.yml: 5000 ms): Kong's behaviour on a shorter clock. A slow answer comes halfway
+# between a fault gateway's read timeout and kong.yml's active probe timeout (1 s):
+# past the read timeout, yet the stack's own replicas see slow successful probes, not
+# timeouts, so they never eject the slow instance (a timed-out probe still in flight at
+# the end of a case ejected it after the case's check, and the next case waited ~2 s
+# for its re-admission); or, if there is no room between the two, this much after the
+# read timeout.
+FAULT_READ_TIMEOUT_MS = 500
 SLOW_PAST_MS = 500
 # ... and its users upstream's active probes: a healthy target probed every 1 s (kong.yml:
 # 2 s), given 0.5 s (1 s), one timed-out probe ejects (2): an ejection by probes alone
-# shows within ~1.5 s instead of 3-5 s. Both hang and slow (read timeout + 0.5 s) stubs
-# answer /health no faster than their other paths, so their probes time out.
-FAULT_PROBES = Probes(timeout=0.5, healthy_interval=1, unhealthy_timeouts=1)
-# The 504 case's read timeout: one try is the whole wait, so half the clock is half the
-# cost (its stubs answer SLOW_PAST_MS later, still past it).
+# shows within ~1.5 s instead of 3-5 s; one successful probe re-admits (2): within 1 s
+# (the unhealthy.interval) instead of 1-2 s, as each case's re-admission check and the
+# next case on the shared gateway wait for it. Both hang and slow stubs answer /health
+# no faster than their other paths, so these probes (timeout <= the read timeout) time
+# out.
+FAULT_PROBES = Probes(timeout=0.5, healthy_interval=1, unhealthy_timeouts=1,
+                      healthy_successes=1)
+# The 504 case's read timeout: one try is the whole wait (its stubs answer as the slow
+# case's do, see _slow_ms).
 TIMEOUT_504_READ_MS = 500
 # kong-behaviour.md §4: every try timed out -> 504 through /kong_error_handler, whose
 # type follows Accept (§0); asked for JSON, the kong.response.error template.
@@ -189,6 +201,14 @@ def _active_eject(ctx: ScenarioContext, up: Upstream, bad: str, faults: dict[str
     ctx.record(f"breaker.{label}.active_time_to_eject_s", took)
 
 
+def _slow_ms(up: Upstream, read_ms: int) -> int:
+    """A slow stub's latency: past `read_ms`, and below kong.yml's active probe timeout
+    when there is room (see FAULT_READ_TIMEOUT_MS)."""
+    probe_ms = float(up.healthchecks.active.timeout) * 1000
+    return int((read_ms + probe_ms) / 2) if probe_ms >= read_ms + 200 else \
+        read_ms + SLOW_PAST_MS
+
+
 def _fault_get(ctx: ScenarioContext, base: str, tid: str, host: str, timeout_s: float
                ) -> tuple[int | str, float]:
     """(status or error name, ms) of one GET on the users route through `base`."""
@@ -202,6 +222,34 @@ def _fault_get(ctx: ScenarioContext, base: str, tid: str, host: str, timeout_s: 
         return type(exc).__name__, (time.monotonic() - t0) * 1000
 
 
+def _fault_gateways(ctx: ScenarioContext) -> tuple[FaultGateway, FaultGateway]:
+    """(slow/hang gateway, retries-0 gateway), shared by the scenario's cases."""
+    resolve = getattr(ctx.target.stack, "resolve_map", None)
+    if not isinstance(resolve, dict):
+        pytest.skip(f"target {ctx.target.kind} cannot host a fault gateway (no resolve map)")
+    svc = ctx.gateway.route(UPSTREAM_ROUTE).service.name
+    root = ctx.gateway.kong_file.resolve().parents[2]
+    # Recorded in the stack's state.json while they run: a killed run's reaper stops them.
+    state = getattr(ctx.target.stack, "state_path", None)
+    slow, no_retry = SHARED.get(root, resolve, [
+        Variant(svc, FAULT_READ_TIMEOUT_MS, FAULT_PROBES),
+        # kong.yml's probes: the ~0.5 s slow window costs the stack's replicas (and this
+        # gateway) at most one timed-out probe per instance, below unhealthy.timeouts.
+        Variant(svc, TIMEOUT_504_READ_MS, retries=0)], state=state)
+    return slow, no_retry
+
+
+def _gateway_ready(ctx: ScenarioContext, fgw: FaultGateway, label: str) -> Upstream:
+    """The fault gateway's users upstream, once it sees every target healthy (an earlier
+    case on this shared gateway may have left one ejected; its probes re-admit it)."""
+    fup = fgw.model.route(UPSTREAM_ROUTE).upstream
+    assert fup is not None
+    for t in fup.targets:
+        _await_health(ctx, fup, t.target.split(":")[0], "HEALTHY", _recover_bound(fup),
+                      f"{label}: fault gateway ready", status_url=fgw.status_url)
+    return fup
+
+
 def _slow_backend(ctx: ScenarioContext, case: Case) -> None:
     """Through a fault gateway whose users service times out after FAULT_READ_TIMEOUT_MS
     (kong.yml's own upstream, passive checks and retries; active probes FAULT_PROBES):
@@ -211,53 +259,44 @@ def _slow_backend(ctx: ScenarioContext, case: Case) -> None:
     fault is cleared active checks re-admit it. Last, with no traffic at all, timed-out
     active probes alone eject it again."""
     up, bad, good = _setup(ctx)
-    resolve = getattr(ctx.target.stack, "resolve_map", None)
-    if not isinstance(resolve, dict):
-        pytest.skip(f"target {ctx.target.kind} cannot host a fault gateway (no resolve map)")
-    svc = ctx.gateway.route(UPSTREAM_ROUTE).service
+    fgw, _ = _fault_gateways(ctx)
     label = case.name
     read_ms = FAULT_READ_TIMEOUT_MS
     faults: dict[str, Any] = ({"hang": True} if label == "hang"
-                              else {"latency_ms": read_ms + SLOW_PAST_MS})
+                              else {"latency_ms": _slow_ms(up, read_ms)})
     tid, host = ctx.fresh_tenant("enterprise", "fs")
-    root = ctx.gateway.kong_file.resolve().parents[2]
-    # Recorded in the stack's state.json while it runs: a killed run's reaper stops it too.
-    state = getattr(ctx.target.stack, "state_path", None)
-    with fault_gateway(root, resolve, svc.name, read_ms, probes=FAULT_PROBES,
-                       state=state) as fgw:
-        fup = fgw.model.route(UPSTREAM_ROUTE).upstream
-        assert fup is not None
-        try:
-            ctx.set_faults(bad, **faults)
-            # Round-robin over the targets: `timeouts` of these land on the faulty one.
-            timeouts = fup.healthchecks.passive.unhealthy.timeouts
-            n = len(fup.targets) * timeouts
-            limit_ms = read_ms + SLACK_S * 1000
-            t0 = time.monotonic()
-            with ThreadPoolExecutor(n) as pool:
-                answers = list(pool.map(lambda _i: _fault_get(
-                    ctx, fgw.proxy_url, tid, host, limit_ms / 1000 + 5), range(n)))
-            bad_answers = [(st, ms) for st, ms in answers if st != 200 or ms > limit_ms]
-            if bad_answers:
-                _fail(f"{n} concurrent requests while one instance is {label} (retried on the "
-                      "other)", f"all 200 within {limit_ms:.0f} ms", str(answers))
-            waited = sum(ms >= read_ms * 0.9 for _, ms in answers)
-            if waited < timeouts:
-                _fail(f"requests that sat out the {read_ms} ms read timeout", f">= {timeouts}",
-                      f"{waited} of {answers}")
-            ctx.record(f"breaker.{label}.first_answer_max_ms", max(ms for _, ms in answers))
-            _await_health(ctx, fup, bad, "UNHEALTHY", SLACK_S,
-                                 f"{label}: {timeouts} passive timeouts",
-                                 status_url=fgw.status_url)
-            ctx.record(f"breaker.{label}.time_to_eject_s", time.monotonic() - t0)
-            _assert_no_traffic(ctx, tid, host, bad, label, base=fgw.proxy_url)
-        finally:
-            ctx.clear_faults(bad)
-        _recover(ctx, fup, tid, host, bad, label, status_url=fgw.status_url,
-                 base=fgw.proxy_url)
-        # Not re-admitted on this gateway (it stops now); the stack's replicas, probing
-        # at kong.yml's pace, saw at most one timed-out probe in this short window.
-        _active_eject(ctx, fup, bad, faults, label, fgw.status_url)
+    fup = _gateway_ready(ctx, fgw, label)
+    try:
+        ctx.set_faults(bad, **faults)
+        # Round-robin over the targets: `timeouts` of these land on the faulty one.
+        timeouts = fup.healthchecks.passive.unhealthy.timeouts
+        n = len(fup.targets) * timeouts
+        limit_ms = read_ms + SLACK_S * 1000
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(n) as pool:
+            answers = list(pool.map(lambda _i: _fault_get(
+                ctx, fgw.proxy_url, tid, host, limit_ms / 1000 + 5), range(n)))
+        bad_answers = [(st, ms) for st, ms in answers if st != 200 or ms > limit_ms]
+        if bad_answers:
+            _fail(f"{n} concurrent requests while one instance is {label} (retried on the "
+                  "other)", f"all 200 within {limit_ms:.0f} ms", str(answers))
+        waited = sum(ms >= read_ms * 0.9 for _, ms in answers)
+        if waited < timeouts:
+            _fail(f"requests that sat out the {read_ms} ms read timeout", f">= {timeouts}",
+                  f"{waited} of {answers}")
+        ctx.record(f"breaker.{label}.first_answer_max_ms", max(ms for _, ms in answers))
+        _await_health(ctx, fup, bad, "UNHEALTHY", SLACK_S,
+                      f"{label}: {timeouts} passive timeouts", status_url=fgw.status_url)
+        ctx.record(f"breaker.{label}.time_to_eject_s", time.monotonic() - t0)
+        _assert_no_traffic(ctx, tid, host, bad, label, base=fgw.proxy_url)
+    finally:
+        ctx.clear_faults(bad)
+    _recover(ctx, fup, tid, host, bad, label, status_url=fgw.status_url,
+             base=fgw.proxy_url)
+    # Re-admitted on this gateway by the next case's _gateway_ready; the stack's
+    # replicas, probing at kong.yml's pace, saw at most one timed-out probe in this
+    # short window.
+    _active_eject(ctx, fup, bad, faults, label, fgw.status_url)
     # The stack's own replicas probed the faulty stub too: they re-admit it before the
     # next scenario runs.
     _await_health(ctx, up, bad, "HEALTHY", _recover_bound(up), f"{label}: stack replicas")
@@ -269,27 +308,21 @@ def _every_try_times_out(ctx: ScenarioContext, case: Case) -> None:
     try times out and the client gets Kong's 504 after one read timeout, with Kong's
     error body and headers; exactly one request reached the stubs."""
     up, _bad, _good = _setup(ctx)
-    resolve = getattr(ctx.target.stack, "resolve_map", None)
-    if not isinstance(resolve, dict):
-        pytest.skip(f"target {ctx.target.kind} cannot host a fault gateway (no resolve map)")
+    _, fgw = _fault_gateways(ctx)
     insts = [t.target.split(":")[0] for t in up.targets]
     read_ms = TIMEOUT_504_READ_MS
     tid, host = ctx.fresh_tenant("enterprise", "ft")
-    root = ctx.gateway.kong_file.resolve().parents[2]
-    state = getattr(ctx.target.stack, "state_path", None)
-    # kong.yml's probes: the ~0.5 s slow window costs the stack's replicas (and this
-    # gateway) at most one timed-out probe per instance, below unhealthy.timeouts.
-    with fault_gateway(root, resolve, ctx.gateway.route(UPSTREAM_ROUTE).service.name,
-                       read_ms, retries=0, state=state) as fgw:
-        before = sum(_counter(ctx, i) for i in insts)
-        try:
-            for inst in insts:
-                ctx.set_faults(inst, latency_ms=read_ms + SLOW_PAST_MS)
-            cap = _get(ctx, tid, host, fgw.proxy_url, (("Accept", "application/json"),))
-        finally:
-            for inst in insts:
-                ctx.clear_faults(inst)
-        tries = sum(_counter(ctx, i) for i in insts) - before
+    # It probed the earlier cases' faulty instance at kong.yml's pace: both back first.
+    _gateway_ready(ctx, fgw, case.name)
+    before = sum(_counter(ctx, i) for i in insts)
+    try:
+        for inst in insts:
+            ctx.set_faults(inst, latency_ms=_slow_ms(up, read_ms))
+        cap = _get(ctx, tid, host, fgw.proxy_url, (("Accept", "application/json"),))
+    finally:
+        for inst in insts:
+            ctx.clear_faults(inst)
+    tries = sum(_counter(ctx, i) for i in insts) - before
     # §1.7: a Kong-generated response carries these instead of the proxied ones.
     exp = Expected(cap.request, kong_error(
         504, TIMEOUT_MESSAGE, headers={"Content-Type": MIME_JSON},
@@ -423,7 +456,7 @@ def _replica_killed(ctx: ScenarioContext, case: Case) -> None:
 
 for short, desc, feats, cases, body in (
     ("fault-backend-slow", "One instance hangs, or answers slower than the read timeout "
-     "(a fault gateway with a 1 s read timeout): requests are retried on the other within "
+     "(a fault gateway with a 0.5 s read timeout): requests are retried on the other within "
      "one read timeout, the timed-out tries eject it by passive checks, no traffic reaches "
      "it, and active checks re-admit it; with retries 0 and both instances slow, the "
      "client gets Kong's 504 'The upstream server is timing out' after one read timeout",

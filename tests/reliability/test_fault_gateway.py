@@ -74,6 +74,18 @@ def test_shortened_probes_change_only_the_services_upstreams_active_checks(tmp_p
     assert derived.kong.consumers == original.kong.consumers
 
 
+def test_shortened_probes_with_successes_change_only_the_re_admission_count(tmp_path):
+    original = load_gateway(ROOT)
+    derived = shortened_root(ROOT, tmp_path, "user-service", 1000, Probes(0.5, 1, 1, 1))
+    up = original.services["user-service"].host
+    a, b = derived.upstreams[up].healthchecks.active, original.upstreams[up].healthchecks.active
+    assert b.healthy.successes != 1
+    assert (a.healthy.successes, a.healthy.interval) == (1, 1)
+    assert a.healthy.model_copy(update={"interval": b.healthy.interval,
+                                        "successes": b.healthy.successes}) == b.healthy
+    assert a.unhealthy.model_copy(update={"timeouts": b.unhealthy.timeouts}) == b.unhealthy
+
+
 # A harness run holding a fault gateway: records a stack state (itself as launcher),
 # starts the gateway recorded in it, prints its URLs, then waits to be killed.
 _RUN = """

@@ -1,0 +1,24 @@
+"""Scenario-scoped resources of the contract items (scenarios/test_contracts.py).
+
+A scenario's cases are consecutive pytest items; what they share (the fault gateways
+of harness.reliability.fault_gateway.SHARED) lives until the next item belongs to
+another scenario, or the run ends, and no longer: it would otherwise probe the stubs
+under every later scenario."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.reliability.fault_gateway import SHARED
+
+
+def _scenario(item: pytest.Item | None) -> str | None:
+    cs = getattr(item, "callspec", None)
+    pair = cs.params.get("contract_case") if cs is not None else None
+    return str(pair[0].short_name) if pair is not None else None
+
+
+@pytest.hookimpl(tryfirst=True)   # before the session fixtures (the stack) are torn down
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if nextitem is None or _scenario(nextitem) != _scenario(item):
+        SHARED.close()
