@@ -1,9 +1,10 @@
 """Scenario-scoped resources of the contract items (scenarios/test_contracts.py).
 
 A scenario's cases are consecutive pytest items; what they share (the fault gateways
-of harness.reliability.fault_gateway.SHARED) lives until the next item belongs to
-another scenario, or the run ends, and no longer: it would otherwise probe the stubs
-under every later scenario."""
+of harness.reliability.fault_gateway.SHARED, for the scenario SHARED.owner, possibly
+started during the scenario before it) lives until the next item belongs to another
+scenario, or the run ends, and no longer: it would otherwise probe the stubs under
+every later scenario."""
 
 from __future__ import annotations
 
@@ -20,5 +21,5 @@ def _scenario(item: pytest.Item | None) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)   # before the session fixtures (the stack) are torn down
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    if nextitem is None or _scenario(nextitem) != _scenario(item):
+    if nextitem is None or _scenario(nextitem) != SHARED.owner:
         SHARED.close()

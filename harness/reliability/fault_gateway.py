@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -200,34 +201,83 @@ def fault_gateways(root: Path, resolve: dict[str, str], variants: Sequence[Varia
 class SharedFaultGateways:
     """Fault gateways kept up across the cases of one scenario instead of one start per case.
 
-    Every case asks for all the variants its scenario uses (`get`): the first ask starts
-    them together, later asks get the running ones (restarted if one died, or if another
-    stack is asked for). What a case leaves behind (a target it got ejected) is the next
-    case's to wait out: check health before relying on it. `close()` stops them."""
+    Every case asks for all the variants its scenario (`owner`) uses (`get`): the first
+    ask starts them together, later asks get the running ones (restarted if one died, or
+    if another stack is asked for). `prepare` starts them in the background beforehand,
+    so that a preceding scenario's waits hide the start-up; `get` then waits for it.
+    What a case leaves behind (a target it got ejected) is the next case's to wait out:
+    check health before relying on it. `close()` stops them; the scenarios' conftest
+    calls it once the next pytest item belongs to another scenario than `owner`."""
 
     def __init__(self) -> None:
+        self.owner: str | None = None
         self._exit: ExitStack | None = None
         self._key: tuple[str, ...] = ()
         self._running: dict[Variant, FaultGateway] = {}
+        self._starting: threading.Thread | None = None
+        self._failed: BaseException | None = None
 
-    def get(self, root: Path, resolve: dict[str, str], variants: Sequence[Variant], *,
-            state: Path | None = None) -> list[FaultGateway]:
-        key = (str(root), repr(sorted(resolve.items())), str(state))
-        if (key != self._key or any(v not in self._running for v in variants)
-                or not all(g.alive() for g in self._running.values())):
-            self.close()
+    @staticmethod
+    def _key_of(root: Path, resolve: dict[str, str], state: Path | None) -> tuple[str, ...]:
+        return (str(root), repr(sorted(resolve.items())), str(state))
+
+    def _start(self, key: tuple[str, ...], root: Path, resolve: dict[str, str],
+               variants: Sequence[Variant], state: Path | None) -> None:
+        try:
             with ExitStack() as starting:      # stops what started if a start fails
                 gws = starting.enter_context(fault_gateways(root, resolve, variants,
                                                             state=state))
                 self._exit = starting.pop_all()
             self._key, self._running = key, dict(zip(variants, gws, strict=True))
+        except Exception as exc:               # noqa: BLE001 - re-raised by `get`
+            self._failed = exc
+
+    def _settle(self) -> None:
+        """Wait for a background start (bounded: the readiness wait inside is)."""
+        if self._starting is not None:
+            self._starting.join(READY_S + 10 * STOP_GRACE_S)
+            if self._starting.is_alive():
+                raise StackError(f"fault gateways for {self.owner}: the background start "
+                                 f"did not finish within {READY_S + 10 * STOP_GRACE_S:.0f} s")
+            self._starting = None
+
+    def prepare(self, owner: str, root: Path, resolve: dict[str, str],
+                variants: Sequence[Variant], *, state: Path | None = None) -> None:
+        """Start `variants` for scenario `owner` in the background and return at once."""
+        self.close()
+        self.owner = owner
+        self._starting = threading.Thread(
+            target=self._start, name=f"fault-gateways-{owner}", daemon=True,
+            args=(self._key_of(root, resolve, state), root, resolve, list(variants), state))
+        self._starting.start()
+
+    def get(self, owner: str, root: Path, resolve: dict[str, str],
+            variants: Sequence[Variant], *, state: Path | None = None) -> list[FaultGateway]:
+        self._settle()
+        failed, self._failed = self._failed, None
+        if failed is not None:       # the background start's error, where it is needed
+            self.close()
+            raise failed
+        key = self._key_of(root, resolve, state)
+        if (key != self._key or any(v not in self._running for v in variants)
+                or not all(g.alive() for g in self._running.values())):
+            self.close()
+            self._start(key, root, resolve, variants, state)
+            failed, self._failed = self._failed, None
+            if failed is not None:
+                raise failed
+        self.owner = owner
         return [self._running[v] for v in variants]
 
     def close(self) -> None:
         """Stop every shared gateway (no-op when none runs)."""
-        exit_stack, self._exit, self._running, self._key = self._exit, None, {}, ()
-        if exit_stack is not None:
-            exit_stack.close()
+        try:
+            self._settle()
+        finally:
+            exit_stack, self._exit, self._running, self._key = self._exit, None, {}, ()
+            self.owner, self._failed = None, None
+            if exit_stack is not None:
+                exit_stack.close()
 
 
 SHARED = SharedFaultGateways()

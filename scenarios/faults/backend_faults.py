@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -222,20 +223,33 @@ def _fault_get(ctx: ScenarioContext, base: str, tid: str, host: str, timeout_s: 
         return type(exc).__name__, (time.monotonic() - t0) * 1000
 
 
-def _fault_gateways(ctx: ScenarioContext) -> tuple[FaultGateway, FaultGateway]:
-    """(slow/hang gateway, retries-0 gateway), shared by the scenario's cases."""
+SLOW_SCENARIO = "fault-backend-slow"
+
+
+def _fault_gateway_spec(ctx: ScenarioContext
+                        ) -> tuple[Path, dict[str, str], list[Variant], Path | None] | None:
+    """(root, resolve map, variants, state.json) of the slow scenario's fault gateways:
+    the slow/hang one, and the retries-0 one (kong.yml's probes) of timeout_504; None if
+    the target cannot host them."""
     resolve = getattr(ctx.target.stack, "resolve_map", None)
     if not isinstance(resolve, dict):
-        pytest.skip(f"target {ctx.target.kind} cannot host a fault gateway (no resolve map)")
+        return None
     svc = ctx.gateway.route(UPSTREAM_ROUTE).service.name
-    root = ctx.gateway.kong_file.resolve().parents[2]
     # Recorded in the stack's state.json while they run: a killed run's reaper stops them.
     state = getattr(ctx.target.stack, "state_path", None)
-    slow, no_retry = SHARED.get(root, resolve, [
-        Variant(svc, FAULT_READ_TIMEOUT_MS, FAULT_PROBES),
-        # kong.yml's probes: the ~0.5 s slow window costs the stack's replicas (and this
-        # gateway) at most one timed-out probe per instance, below unhealthy.timeouts.
-        Variant(svc, TIMEOUT_504_READ_MS, retries=0)], state=state)
+    return (ctx.gateway.kong_file.resolve().parents[2], resolve,
+            [Variant(svc, FAULT_READ_TIMEOUT_MS, FAULT_PROBES),
+             Variant(svc, TIMEOUT_504_READ_MS, retries=0)],
+            state if isinstance(state, Path) else None)
+
+
+def _fault_gateways(ctx: ScenarioContext) -> tuple[FaultGateway, FaultGateway]:
+    """(slow/hang gateway, retries-0 gateway), shared by the scenario's cases."""
+    spec = _fault_gateway_spec(ctx)
+    if spec is None:
+        pytest.skip(f"target {ctx.target.kind} cannot host a fault gateway (no resolve map)")
+    root, resolve, variants, state = spec
+    slow, no_retry = SHARED.get(SLOW_SCENARIO, root, resolve, variants, state=state)
     return slow, no_retry
 
 
@@ -387,6 +401,13 @@ def _flapping_backend(ctx: ScenarioContext, case: Case) -> None:
     """An instance going down and up three times: clients keep getting 200 (connection
     refused is retried on the other target); each flap ejects and re-admits it."""
     up, bad, good = _setup(ctx)
+    # The slow scenario runs next (name order): its fault gateways start now, while the
+    # flaps wait on health checks (their probes see the flaps too; that scenario waits
+    # until they see both instances healthy). Closed at the scenario change if unused.
+    spec = _fault_gateway_spec(ctx)
+    if spec is not None and Capability.STUB_FAULTS in ctx.capabilities:
+        root, resolve, variants, state = spec
+        SHARED.prepare(SLOW_SCENARIO, root, resolve, variants, state=state)
     tid, host = ctx.fresh_tenant("enterprise", "ff")
     ejects, recovers = [], []
     try:

@@ -8,6 +8,7 @@ import select
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -171,18 +172,36 @@ def test_shared_fault_gateways_start_together_stay_up_across_asks_and_close_clea
                 Variant("user-service", 500, retries=0)]
     shared = SharedFaultGateways()
     try:
-        slow, no_retry = shared.get(ROOT, {}, variants, state=state)
+        started = time.monotonic()
+        shared.prepare("s", ROOT, {}, variants, state=state)
+        assert time.monotonic() - started < 1.0, "prepare waited for the start-up"
+        assert shared.owner == "s"
+        slow, no_retry = shared.get("s", ROOT, {}, variants, state=state)
         assert slow.model.services["user-service"].read_timeout == 1000
         assert no_retry.model.services["user-service"].retries == 0
         assert all(_port_open(u) for g in (slow, no_retry)
                    for u in (g.proxy_url, g.status_url))
         recs = json.loads(state.read_text())["extra"]["transient"]
         assert len(recs) == 2 and all(Path(r["workdir"]).parent == tmp_path for r in recs)
-        assert shared.get(ROOT, {}, variants[1:], state=state) == [no_retry]
-        assert shared.get(ROOT, {}, variants[1:], state=state)[0].process is no_retry.process
+        assert shared.get("s", ROOT, {}, variants[1:], state=state) == [no_retry]
+        assert shared.get("s", ROOT, {}, variants[1:], state=state)[0].process is no_retry.process
     finally:
         shared.close()
     assert not any(_port_open(u) for g in (slow, no_retry) for u in (g.proxy_url, g.status_url))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("fault-gw-")]
     assert "transient" not in json.loads(state.read_text()).get("extra", {})
     shared.close()        # a second close is a no-op
+
+
+def test_a_failed_background_start_is_raised_by_the_next_get(tmp_path: Path) -> None:
+    from harness.reliability.fault_gateway import SharedFaultGateways, Variant
+
+    shared = SharedFaultGateways()
+    bad = [Variant("nope-service", 1000)]
+    try:
+        shared.prepare("s", ROOT, {}, bad)
+        with pytest.raises(StackError, match="no service 'nope-service'"):
+            shared.get("s", ROOT, {}, bad)
+        assert shared.owner is None
+    finally:
+        shared.close()
