@@ -8,6 +8,8 @@ every later scenario."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import pytest
 
 from harness.reliability.fault_gateway import SHARED
@@ -19,7 +21,18 @@ def _scenario(item: pytest.Item | None) -> str | None:
     return str(pair[0].short_name) if pair is not None else None
 
 
-@pytest.hookimpl(tryfirst=True)   # before the session fixtures (the stack) are torn down
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None
+                            ) -> Generator[None, object, object]:
+    # Closed before the item's own teardown (at the end, the stack's), which runs even
+    # when an at_end check fails; that failure is then the item's teardown error.
+    failed: Exception | None = None
     if nextitem is None or _scenario(nextitem) != SHARED.owner:
-        SHARED.close()
+        try:
+            SHARED.close()
+        except Exception as exc:          # noqa: BLE001 - raised after the teardown
+            failed = exc
+    result = yield
+    if failed is not None:
+        raise failed
+    return result

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,8 +206,9 @@ class SharedFaultGateways:
     if another stack is asked for). `prepare` starts them in the background beforehand,
     so that a preceding scenario's waits hide the start-up; `get` then waits for it.
     What a case leaves behind (a target it got ejected) is the next case's to wait out:
-    check health before relying on it. `close()` stops them; the scenarios' conftest
-    calls it once the next pytest item belongs to another scenario than `owner`."""
+    check health before relying on it; what must hold before the next scenario goes to
+    `at_end`. `close()` runs those and stops them; the scenarios' conftest calls it once
+    the next pytest item belongs to another scenario than `owner`."""
 
     def __init__(self) -> None:
         self.owner: str | None = None
@@ -216,6 +217,7 @@ class SharedFaultGateways:
         self._running: dict[Variant, FaultGateway] = {}
         self._starting: threading.Thread | None = None
         self._failed: BaseException | None = None
+        self._at_end: list[Callable[[], None]] = []
 
     @staticmethod
     def _key_of(root: Path, resolve: dict[str, str], state: Path | None) -> tuple[str, ...]:
@@ -269,8 +271,22 @@ class SharedFaultGateways:
         self.owner = owner
         return [self._running[v] for v in variants]
 
+    def at_end(self, check: Callable[[], None]) -> None:
+        """Run `check` when the owner scenario is over (close), before the gateways stop:
+        for what a case must verify before the next scenario runs, though not before its
+        own scenario's next case, which does not depend on it."""
+        self._at_end.append(check)
+
     def close(self) -> None:
-        """Stop every shared gateway (no-op when none runs)."""
+        """Run the at_end checks, then stop every shared gateway (no-op when none runs);
+        the first failed check is raised once all ran and the gateways stopped."""
+        checks, self._at_end = self._at_end, []
+        failed: list[Exception] = []
+        for check in checks:
+            try:
+                check()
+            except Exception as exc:           # noqa: BLE001 - raised below
+                failed.append(exc)
         try:
             self._settle()
         finally:
@@ -278,6 +294,8 @@ class SharedFaultGateways:
             self.owner, self._failed = None, None
             if exit_stack is not None:
                 exit_stack.close()
+        if failed:
+            raise failed[0]
 
 
 SHARED = SharedFaultGateways()

@@ -277,6 +277,20 @@ def _gateway_ready(ctx: ScenarioContext, fgw: FaultGateway, label: str) -> Upstr
     return fup
 
 
+def _stack_readmits(ctx: ScenarioContext, up: Upstream, insts: list[str], label: str) -> None:
+    """The stack's own replicas probed the faulty stubs too (a hung one's probes time out):
+    they must see them healthy again within the recovery bound from now, before the next
+    scenario runs. Checked when this scenario is over (SHARED.at_end): its other cases use
+    only the fault gateways, and a re-admission still pending here cost up to ~2 s."""
+    deadline = time.monotonic() + _recover_bound(up)
+
+    def check() -> None:
+        for inst in insts:
+            _await_health(ctx, up, inst, "HEALTHY", max(0.1, deadline - time.monotonic()),
+                          f"{label}: stack replicas")
+    SHARED.at_end(check)
+
+
 def _slow_backend(ctx: ScenarioContext, case: Case) -> None:
     """Through a fault gateway whose users service times out after FAULT_READ_TIMEOUT_MS
     (kong.yml's own upstream, passive checks and retries; active probes FAULT_PROBES):
@@ -324,9 +338,7 @@ def _slow_backend(ctx: ScenarioContext, case: Case) -> None:
     # replicas, probing at kong.yml's pace, saw at most one timed-out probe in this
     # short window.
     _active_eject(ctx, fup, bad, faults, label, fgw.status_url)
-    # The stack's own replicas probed the faulty stub too: they re-admit it before the
-    # next scenario runs.
-    _await_health(ctx, up, bad, "HEALTHY", _recover_bound(up), f"{label}: stack replicas")
+    _stack_readmits(ctx, up, [bad], label)
 
 
 def _every_try_times_out(ctx: ScenarioContext, case: Case) -> None:
@@ -373,9 +385,7 @@ def _every_try_times_out(ctx: ScenarioContext, case: Case) -> None:
         _fail("header Server", "'kong/<version>' (a Kong-generated response)", repr(server),
               cap)
     ctx.record("breaker.timeout_504.elapsed_ms", cap.elapsed_ms)
-    for inst in insts:
-        _await_health(ctx, up, inst, "HEALTHY", _recover_bound(up),
-                      f"{case.name}: stack replicas")
+    _stack_readmits(ctx, up, insts, case.name)
 
 
 def _slow_scenario(ctx: ScenarioContext, case: Case) -> None:

@@ -205,3 +205,22 @@ def test_a_failed_background_start_is_raised_by_the_next_get(tmp_path: Path) -> 
         assert shared.owner is None
     finally:
         shared.close()
+
+
+def test_close_runs_every_at_end_check_and_raises_the_first_failure_once_all_ran() -> None:
+    from harness.reliability.fault_gateway import SharedFaultGateways
+
+    shared = SharedFaultGateways()
+    ran: list[str] = []
+
+    def failing(name: str) -> None:
+        ran.append(name)
+        raise StackError(f"{name}: not re-admitted")
+    shared.at_end(lambda: failing("hang"))
+    shared.at_end(lambda: ran.append("slow"))
+    shared.at_end(lambda: failing("timeout_504"))
+    with pytest.raises(StackError, match="hang: not re-admitted"):
+        shared.close()
+    assert ran == ["hang", "slow", "timeout_504"]
+    shared.close()            # the checks ran once: nothing left to run or raise
+    assert ran == ["hang", "slow", "timeout_504"]
