@@ -9,7 +9,9 @@ tenant-context) selects consumer-scoped instances of later plugins.
 
 As in Kong 3.x (delay_response in the access phase), after an `Exit` the
 remaining plugins are still collected, without running their access, so
-their header_filter and log phases run for the generated response.
+their header_filter and log phases run for the generated response. An
+exception in access (a Lua error in Kong) is a delayed
+`kong.response.error(500, "An unexpected error occurred")` the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from harness.errors import ConfigError
+from harness.errors import ClientBodyError, ConfigError
 from harness.gateway.plugin_api import Ctx, Exit, Plugin, Request, Response
 from harness.model import Gateway, RouteView, ScopedPlugin
 
@@ -122,6 +124,14 @@ class Chain:
                     await inst.access(req, ctx)
                 except Exit as e:
                     exit_ = e
+                except ClientBodyError:
+                    raise   # a malformed request body: the data plane answers 400
+                except Exception:
+                    # Kong 3.x (init.lua execute_collecting_plugins_iterator): a Lua
+                    # error becomes a delayed 500 flushed with kong.response.error
+                    # (Accept-negotiated, JSON default); the rest are still collected.
+                    log.exception("plugin %s failed in access phase", type(inst).name)
+                    exit_ = Exit.error(500, "An unexpected error occurred")
         return collected, exit_
 
     @staticmethod

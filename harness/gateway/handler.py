@@ -207,9 +207,9 @@ class Handler:
         if req is not None:
             accept = req.headers.get("accept") or req.headers.get("content-type")
         else:
-            for k, v in ex.headers:
-                if k.lower() == "accept":
-                    accept = v
+            found = {k.lower(): v for k, v in ex.headers if k.lower() in ("accept",
+                                                                       "content-type")}
+            accept = found.get("accept") or found.get("content-type")
         mime = response_type(accept or "text/plain")
         rid = ctx.request_id if ctx is not None else request_id()
         body = render_error(status_message(status), rid, mime)

@@ -7,8 +7,9 @@ are registered through the generic Lua plugin factory.
 
 Contract with the data plane (see docs/reference-gateway.md, "Plugins"):
 - `Exit` from `access` -> Kong-generated response; header_filter and log still run.
-- Any other exception from a phase (e.g. `PluginCrash`) is a Lua `error()` in
-  Kong: answer 500 `An unexpected error occurred` via the nginx error handler.
+- Any other exception from `access` (e.g. `PluginCrash`) is a Lua `error()` in
+  Kong: 500 `An unexpected error occurred` via kong.response.error (Kong 3.x
+  flush_delayed_response: Accept-negotiated, JSON default, with request_id).
 - `ctx.shared["max_body_bytes"]` (set by request-size-limiting) asks the data
   plane to stop reading a body without Content-Length (chunked) past that many
   bytes and answer 413 `Request size limit exceeded`.
