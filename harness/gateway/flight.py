@@ -186,4 +186,4 @@ class Flight:
             h.retry(self)
             return
         bal.report_status(target, status)
-        h._nginx_error(ex, req, ctx, status, self.collected)
+        h._nginx_error(ex, req, ctx, status, self.collected, proxied=True)

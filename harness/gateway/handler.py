@@ -201,8 +201,12 @@ class Handler:
         self._send_generated(ex, req, ctx, collected, exit_.status, hdrs, body)
 
     def _nginx_error(self, ex: Exchange, req: Request | None, ctx: Ctx | None, status: int,
-                     collected: list[Plugin]) -> None:
-        """An nginx error page via /kong_error_handler (502/503/504/500)."""
+                     collected: list[Plugin], proxied: bool = False) -> None:
+        """An nginx error page via /kong_error_handler (502/503/504/500).
+
+        `proxied`: the request had passed access (Kong's ctx.KONG_PROXIED), so the
+        page gets the proxied header set (latencies, Via), not X-Kong-Response-Latency.
+        """
         accept = None
         if req is not None:
             accept = req.headers.get("accept") or req.headers.get("content-type")
@@ -218,10 +222,10 @@ class Handler:
             ctx = Ctx(gateway=self.gateway, request_id=rid)
             req = Request(ex.method, ex.conn.scheme, "", ex.conn.port, "/", "/", "",
                           Headers(ex.headers), ex.conn.client_ip)
-        self._send_generated(ex, req, ctx, collected, status, hdrs, body)
+        self._send_generated(ex, req, ctx, collected, status, hdrs, body, proxied)
 
     def _send_generated(self, ex: Exchange, req: Request, ctx: Ctx, collected: list[Plugin],
-                        status: int, hdrs: Headers, body: bytes) -> None:
+                        status: int, hdrs: Headers, body: bytes, proxied: bool = False) -> None:
         ctx.response_source = "kong"
         resp = Response(status, hdrs, body, source="kong")
         try:
@@ -239,7 +243,14 @@ class Handler:
                 final.add(k, v)
         final.add("Content-Length", str(len(body)))
         final.add("Connection", out.get("Connection") or ("keep-alive" if keep else "close"))
-        final.add("X-Kong-Response-Latency", str(latency))
+        if proxied:
+            # runloop header_filter.after with KONG_PROXIED (set before the balancer ran)
+            waited = latency - (ctx.proxy_latency_ms or 0)
+            final.add("X-Kong-Upstream-Latency", str(max(0, waited)))
+            final.add("X-Kong-Proxy-Latency", str(ctx.proxy_latency_ms or 0))
+            final.add("Via", f"1.1 {self.via}")
+        else:
+            final.add("X-Kong-Response-Latency", str(latency))
         final.add("Server", self.server_header)
         final.add("X-Kong-Request-Id", ctx.request_id)
         data = head(status, final)
@@ -342,7 +353,7 @@ class Handler:
                         503, "failure to get a peer from the ring-balancer"))
                 else:
                     # Kong's balancer phase on a retry: ngx.exit(503) -> nginx error page.
-                    self._nginx_error(ex, req, ctx, 503, flight.collected)
+                    self._nginx_error(ex, req, ctx, 503, flight.collected, proxied=True)
                 return
             flight.first = False
             flight.target = target
@@ -360,7 +371,8 @@ class Handler:
                         (bal.report_timeout if e.timeout else bal.report_tcp_failure)(target)
                         continue
                     bal.report_status(target, flight.last_status)
-                    self._nginx_error(ex, req, ctx, flight.last_status, flight.collected)
+                    self._nginx_error(ex, req, ctx, flight.last_status, flight.collected,
+                                      proxied=True)
                     return
                 if conn.closed:
                     up.close()

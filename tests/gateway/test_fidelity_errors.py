@@ -166,6 +166,8 @@ def test_ring_balancer_503_is_json_with_the_response_request_id(tmp_path):
         assert r.body == json_error("failure to get a peer from the ring-balancer",
                                     r.header("X-Kong-Request-Id"))
         assert r.header("Server") == "kong/3.9.1"
+        # the balancer failed inside access (before KONG_PROXIED): Kong-generated headers
+        assert r.header("X-Kong-Response-Latency") is not None and r.header("Via") is None
         assert len(a.seen) + len(b.seen) == 2
     scenario(tmp_path, body)
 
@@ -200,6 +202,9 @@ def test_nginx_error_page_prefers_accept_over_the_request_content_type(tmp_path)
         assert r.status == 504
         assert r.header("Content-Type") == "text/html; charset=utf-8"
         assert b"<p>The upstream server is timing out.</p>" in r.body
+        # §1.7: proxied header set on an error page after proxying (KONG_PROXIED)
+        assert r.header("Via") == "1.1 kong/3.9.1" and r.header("X-Kong-Response-Latency") is None
+        assert int(r.header("X-Kong-Upstream-Latency")) >= 250   # two tries of 300 ms
         r = await request(port, path="/sleep/1000", headers={"Content-Type": "application/xml"})
         assert r.header("Content-Type") == "application/xml; charset=utf-8"
     scenario(tmp_path, body)
