@@ -7,6 +7,7 @@ mapped to one echo server and the Tenant Service to a real HTTP Tenant Directory
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -67,9 +68,12 @@ def production(tmp_path: Path, body: Callable[[Prod], Awaitable[Any]],
                 return await body(Prod(srv.ports["http"], srv.ports["status"], up, redis,
                                        directory, srv))
         finally:
+            for client in rl._REDIS_CLIENTS.values():   # per process; this Redis goes away
+                client.close()
+            rl._REDIS_CLIENTS.clear()
+            await asyncio.sleep(0)
             await directory.stop()
             await up.stop()
-            rl._REDIS_CLIENTS.clear()   # clients are per process; this Redis goes away
 
     try:
         return run(main(), timeout)
