@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from harness.model._base import Strict, fail
+from harness.model.paths import normalize
 from harness.model.plugins import PluginEntity
 
 __all__ = [
@@ -66,6 +67,11 @@ class Route(Strict):
                 raise fail("a path starting with '/' or '~/'", path, "paths")
             if not path.startswith("~") and "//" in path:
                 raise fail("a path without '//'", path, "paths")
+            if not path.startswith("~") and normalize(path) != path:
+                # Kong's router_path typedef: the router matches normalised request paths,
+                # so a plain path that normalisation would change could never match.
+                raise fail(f"a normalized path (Kong: non-normalized path, consider use "
+                           f"'{normalize(path)}' instead)", path, "paths")
         for method in self.methods:
             if method != method.upper():
                 raise fail("an upper-case HTTP method", method, "methods")
