@@ -1,4 +1,4 @@
-"""`harness report compare OLD NEW` and `harness report trend DIR`."""
+"""`harness report compare OLD NEW` (load or conformance reports) and `harness report trend DIR`."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     sub = p.add_subparsers(dest="report_command", metavar="ACTION", required=True)
-    c = sub.add_parser("compare", help="every figure of two load runs; exit 1 on regression")
-    c.add_argument("old", type=Path, help="the earlier load report (.json)")
-    c.add_argument("new", type=Path, help="the later load report (.json)")
+    c = sub.add_parser("compare", help="two load runs figure by figure, or two conformance "
+                       "runs case by case; exit 1 on regression")
+    c.add_argument("old", type=Path, help="the earlier report (.json: load or conformance)")
+    c.add_argument("new", type=Path, help="the later report of the same kind (.json)")
     c.add_argument("--html", type=Path, default=None,
                    help="write the overlay page here (default: beside NEW, .compare.html)")
     c.add_argument("--latency-tolerance", type=float, default=0.25,
@@ -29,8 +30,19 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.reports.conformance_compare import is_conformance_report
     from harness.reports.load import load_report
 
+    if args.report_command == "compare" and is_conformance_report(args.old):
+        from harness.reports.conformance_compare import (
+            compare_conformance,
+            load_conformance,
+            render_conformance_diff,
+        )
+
+        diff = compare_conformance(load_conformance(args.old), load_conformance(args.new))
+        print(render_conformance_diff(diff, args.old, args.new), end="")
+        return 1 if diff.failed else 0
     if args.report_command == "compare":
         from harness.reports.compare import (
             Tolerances,
