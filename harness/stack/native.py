@@ -46,7 +46,14 @@ from harness.stack.readiness import (
     tail,
     wait_all,
 )
-from harness.stack.run_state import STATE_FILE, RunState, Svc, read_state, write_state
+from harness.stack.run_state import (
+    STATE_FILE,
+    RunState,
+    Svc,
+    read_state,
+    transient_workdirs,
+    write_state,
+)
 from harness.target import Target
 
 __all__ = ["NativeStack", "free_port", "stub_instances", "target_from_state"]
@@ -186,6 +193,7 @@ class NativeStack:
                     ProcessRecord.from_json(r) for r in state.extra.get("transient", [])]:
                 records[rec.pid] = rec
         stop_all(list(records.values()), self.settings.timeouts.stop_grace)
+        self._remove_transient_workdirs(self._state, self._read_state() or RunState())
         with contextlib.suppress(FileNotFoundError):
             self.state_path.unlink()
         shutil.rmtree(self.run_dir / "postgres", ignore_errors=True)
@@ -207,7 +215,15 @@ class NativeStack:
         stop_all([s.record for s in old.services.values()] + [
             ProcessRecord.from_json(r) for r in old.extra.get("transient", [])],
             self.settings.timeouts.stop_grace)
+        self._remove_transient_workdirs(old)
         self.state_path.unlink()
+
+    def _remove_transient_workdirs(self, *states: RunState) -> None:
+        # A fault gateway's config copy and logs: its owner removes them, unless it was
+        # killed first (the reaper covers a killed launcher; this, `harness down`).
+        transients = [r for st in states for r in st.extra.get("transient", [])]
+        for work in transient_workdirs(self.state_path, {"extra": {"transient": transients}}):
+            shutil.rmtree(work, ignore_errors=True)
 
     def _port(self, configured: int) -> int:
         return configured or free_port()

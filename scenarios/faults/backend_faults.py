@@ -1,13 +1,13 @@
 """Backend fault scenarios (issue 8 "Faults"): hanging, slower than the read timeout, 50 %
-errors, flapping; and a gateway replica killed during traffic.
+errors, flapping (the replica kill is in replica_faults.py).
 
 Every backend case faults ONE instance of the users upstream (the other stays
 good) and follows the breaker through the gateway's own health view (the
 status listener's `GET /upstreams/<u>/health`, Kong's shape), so waiting for
 the ejection costs no proxied request that would sit out a read timeout. The
 bounds come from kong.yml's healthchecks (interval, thresholds, probe timeout),
-not from constants. Figures go to the report under `breaker.<case>.*` and
-`replica.*`. The hang/slow cases, which must let proxied requests time out, run
+not from constants. Figures go to the report under `breaker.<case>.*`.
+The hang/slow cases, which must let proxied requests time out, run
 them through a fault gateway (harness.reliability.fault_gateway) whose users
 service has a 0.5 s read timeout instead of kong.yml's 5 s, and whose users
 upstream probes faster (FAULT_PROBES): the same upstream, health checks and
@@ -41,7 +41,6 @@ from harness.contracts.scenario import Case, Scenario, register
 from harness.errors import ContractMismatch, StackError
 from harness.model import Upstream
 from harness.reliability.fault_gateway import SHARED, FaultGateway, Probes, Variant
-from harness.stack.base import ControllableStack
 
 UPSTREAM_ROUTE = "users"
 SLACK_S = 3.0   # scheduling slack on this shared 2-core machine
@@ -458,53 +457,6 @@ def _flapping_backend(ctx: ScenarioContext, case: Case) -> None:
     ctx.record("breaker.flapping.max_recovery_s", max(recovers))
 
 
-def _replica_killed(ctx: ScenarioContext, case: Case) -> None:
-    """gateway-2 killed mid-traffic: gateway-1 keeps serving; the shared Redis counter
-    stays consistent (admitted = what the backend saw; Remaining follows it)."""
-    stack = ctx.target.stack
-    if Capability.REPLICAS not in ctx.capabilities:
-        pytest.skip(f"target {ctx.target.kind} has no second replica to kill")
-    if not isinstance(stack, ControllableStack):
-        pytest.skip(f"target {ctx.target.kind} cannot kill and restart a gateway replica "
-                    "(its stack is not a ControllableStack)")
-    tid, host = ctx.fresh_tenant("basic", "fk")
-    limit = ctx.gateway.tier_limits("basic")["minute"]
-    mark = f"rk-{uuid.uuid4().hex[:8]}"
-    prefix = f"/api/users/{mark}"     # the stub sees it under the service's path
-    sent: list[Captured] = []
-    try:
-        for i in range(limit // 2):
-            gw = "gateway" if i % 2 == 0 else "gateway-2"
-            if i == limit // 4:
-                stack.kill("gateway-2")
-            if gw == "gateway-2" and i >= limit // 4:
-                continue          # that replica is gone: its clients fail over
-            sent.append(ctx.client.send(Request(host=host, path=f"{prefix}/{i}",
-                                                token=TokenSpec(tid), gateway=gw)))
-        after = [ctx.client.send(Request(host=host, path=f"{prefix}/after-{i}",
-                                         token=TokenSpec(tid))) for i in range(4)]
-    finally:
-        stack.restart("gateway-2")
-    caps = sent + after
-    if any(c.status != 200 for c in caps):
-        _fail("statuses around the replica kill (under the limit)", "all 200",
-              str(sorted({c.status for c in caps})))
-    up = ctx.gateway.route(UPSTREAM_ROUTE).upstream
-    insts = [t.target.split(":")[0] for t in up.targets] if up else []
-    seen = 0
-    for inst in insts:
-        by_path = ctx.admin("GET", f"{inst}-admin", "/counters")["by_path"]
-        seen += sum(int(n) for p, n in by_path.items() if f"/{mark}/" in p)
-    if seen != len(caps):
-        _fail("requests the backend saw vs admitted", str(len(caps)), str(seen))
-    remaining = after[-1].header("ratelimit-remaining")
-    if remaining is None or int(remaining) != limit - len(caps):
-        _fail("RateLimit-Remaining after the kill (shared Redis counter)",
-              str(limit - len(caps)), str(remaining), after[-1])
-    ctx.record("replica.served_after_kill", len(after))
-    ctx.record("replica.counter_consistent", 1)
-
-
 for short, desc, feats, cases, body in (
     ("fault-backend-slow", "One instance hangs, or answers slower than the read timeout "
      "(a fault gateway with a 0.5 s read timeout): requests are retried on the other within "
@@ -519,9 +471,6 @@ for short, desc, feats, cases, body in (
     ("fault-backend-flapping", "One instance goes down and up three times: clients keep "
      "getting 200, each flap ejects and re-admits it",
      {Feature.FAULTS, Feature.BREAKER}, [Case(name="flapping")], _flapping_backend),
-    ("fault-replica-killed", "A gateway replica killed during traffic: the other keeps "
-     "serving and the shared rate-limit counter stays consistent",
-     {Feature.FAULTS, Feature.RATE_LIMIT}, [Case(name="gateway-2")], _replica_killed),
 ):
     register(Scenario(short_name=short, description=desc, features=frozenset(feats),
                       cases=cases, run=body, slow=False))

@@ -1,9 +1,9 @@
 """Fault scenarios (issue 8 "Faults"): Redis killed and restarted, Tenant Service down,
 a backend failing until the breaker ejects it, every target down, recovery.
 
-They need a controllable target (the native stack: `target.stack` with
-kill/restart and stub fault controls); against a url target they skip with the
-reason. Waiting is done with `await_convergence`, never with sleeps. Figures
+They need a controllable target (a `ControllableStack`: the native stack, or the
+compose stack through `docker compose kill`/`up`, with kill/restart and stub fault
+controls); against a url target they skip with the reason. Waiting is done with `await_convergence`, never with sleeps. Figures
 go to the report's reliability section (`redis.*`, `tenant_service.*`,
 `breaker.*`).
 """

@@ -22,6 +22,8 @@ from harness.errors import StackAlreadyRunning, StackError
 from harness.model import load_gateway
 from harness.settings import Settings
 from harness.stack.native import NativeStack, stub_instances, target_from_state
+from harness.stack.process import spawn
+from harness.stack.run_state import add_transient
 
 pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,14 +197,22 @@ def test_down_after_the_launcher_was_sigkilled_cleans_up():
         stack = NativeStack.attach(run_dir)
         pids, ports = _pids_of(stack), _ports_of(stack)
         assert len(pids) >= 10
+        # A fault gateway's record and working directory, as a scenario leaves them.
+        work = run_dir / "fault-gateway-test"
+        sleeper, rec = spawn("fault-gateway", [sys.executable, "-c",
+                                               "import time; time.sleep(60)"],
+                             work / "logs" / "fault-gateway.log")
+        assert add_transient(stack.state_path, rec, workdir=work)
         launcher.send_signal(signal.SIGKILL)
         launcher.wait(5)
         assert all(psutil.pid_exists(p) for p in pids)  # orphans until `down`
         down = subprocess.run([*cmd, "down", "--run-dir", str(run_dir)], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=30)
         assert down.returncode == 0, down.stderr
+        assert sleeper.wait(5) is not None
         assert not set(pids) & _ps_pids()
         assert all(_port_free(p) for p in ports)
+        assert not work.exists(), "`harness down` left the transient's working directory"
     finally:
         if launcher.poll() is None:
             launcher.kill()
