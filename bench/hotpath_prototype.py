@@ -9,6 +9,8 @@ interleaved rounds, medians, CPU per request from /proc). Per round it measures:
 - `proto-lua`: the prototype with the chain in LuaJIT (real tenant-context handler.lua,
   the bundled plugins' per-request work, Redis counters, file-log lines);
 - `proto-lua-noredis`: the same with the counters answered at once (Redis I/O left out);
+- `nginx-lua` (`--nginx-lua`, option 2): nginx + lua-nginx-module running the same chain
+  (bench/prototype/nginx_lua/hotpath_nginx.lua; Debian's libnginx-mod-http-lua);
 - `gateway`: the reference gateway (harness.gateway) with the full plugin chain.
 
     .venv/bin/python bench/hotpath_prototype.py [--rounds 3] [--seconds 4] [--no-gateway]
@@ -30,6 +32,63 @@ from gateway_throughput import (  # noqa: E402
     raised_limits_root, rss_mb, wait_http, wrk)
 
 PROTO = REPO / "bench" / "prototype" / "hotpath_proxy.py"
+NGINX_LUA = REPO / "bench" / "prototype" / "nginx_lua"
+LUA_MODULES = Path("/usr/lib/nginx/modules")
+
+
+def nginx_lua_conf(tmp: Path, port: int, a_port: int, r_port: int, root: Path) -> Path:
+    """nginx + lua-nginx-module running the option-2 prototype (hotpath_nginx.lua)."""
+    from harness.model import load_gateway
+
+    limits = load_gateway(root).tier_limits("enterprise")
+    handler = root / "kong/custom-plugins/tenant-context/handler.lua"
+    d = tmp / "nginx-lua"
+    d.mkdir()
+    conf = f"""
+load_module {LUA_MODULES}/ndk_http_module.so;
+load_module {LUA_MODULES}/ngx_http_lua_module.so;
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  keepalive_requests 1000000;
+  lua_package_path "{NGINX_LUA}/?.lua;/usr/share/lua/5.1/?.lua;;";
+  lua_package_cpath "/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;";
+  init_by_lua_block {{
+    HP = require("hotpath_nginx").init("{handler}", {r_port}, "{d}/access.log",
+                                       {limits["minute"]}, {limits["hour"]})
+  }}
+  upstream a {{ server 127.0.0.1:{a_port}; keepalive 64; keepalive_requests 1000000; }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location /api/users {{
+      access_by_lua_block {{ HP.access() }}
+      header_filter_by_lua_block {{ HP.header_filter() }}
+      log_by_lua_block {{ HP.log() }}
+      rewrite ^/api/users(.*)$ /v1/users$1 break;
+      proxy_pass http://a;
+      proxy_http_version 1.1;
+      proxy_set_header Connection keep-alive;   # Kong: $upstream_connection
+      proxy_set_header Host user-upstream:8080;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Port $server_port;
+      proxy_set_header X-Forwarded-Path $request_uri;
+      proxy_set_header X-Forwarded-Prefix /api/users;
+    }}
+  }}
+}}
+"""
+    path = d / "nginx.conf"
+    path.write_text(conf)
+    return path
 
 
 def main() -> int:
@@ -38,6 +97,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=4)
     ap.add_argument("--warmup", type=float, default=2)
     ap.add_argument("--no-gateway", action="store_true", help="leave the reference gateway out")
+    ap.add_argument("--nginx-lua", action="store_true",
+                    help="add option 2: nginx + lua-nginx-module running the same chain "
+                         "(apt-get install libnginx-mod-http-lua lua-resty-core lua-cjson)")
     args = ap.parse_args()
     from harness.tokens import dev_minter
 
@@ -62,6 +124,15 @@ def main() -> int:
                                  f"127.0.0.1:{r_port}", "--log", str(tmp / f"proto-{mode}.log"),
                                  "--mode", mode], "1", tmp / f"proto-{mode}.out", cwd=REPO)
                 targets[f"proto-{mode}"] = (port, p.pid)
+            if args.nginx_lua:
+                if not (LUA_MODULES / "ngx_http_lua_module.so").exists():
+                    raise SystemExit("--nginx-lua needs Debian's lua-nginx-module: apt-get "
+                                     "install libnginx-mod-http-lua lua-resty-core lua-cjson")
+                port = free_port()
+                p = procs.start(["nginx", "-c", str(nginx_lua_conf(tmp, port, a_port, r_port,
+                                                                    root)),
+                                 "-p", str(tmp / "nginx-lua")], "1", tmp / "nginx-lua.out")
+                targets["nginx-lua"] = (port, p.pid)
             if not args.no_gateway:
                 g_port, s_port = free_port(), free_port()
                 resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
@@ -76,6 +147,12 @@ def main() -> int:
                 body = wait_http(f"http://127.0.0.1:{port}/api/users/1", headers)
                 assert body == b'{"ok":true}', (name, body)
                 wrk(port, args.warmup, headers)
+            if "nginx-lua" in targets:   # its CPU is the worker's, not the master's
+                import psutil
+
+                port, master = targets["nginx-lua"]
+                assert master is not None
+                targets["nginx-lua"] = (port, psutil.Process(master).children()[0].pid)
             rps: dict[str, list[float]] = {n: [] for n in targets}
             cpu: dict[str, float] = dict.fromkeys(targets, 0.0)
             served: dict[str, float] = dict.fromkeys(targets, 0.0)
@@ -99,8 +176,9 @@ def main() -> int:
                 print(f"{name:<17} {statistics.median(rps[name]):>8,.0f} {ratio:>7.3f} "
                       f"{per:>10} {rss:>7}")
         except BaseException:
-            print_log_tails(tmp, ("gateway.log", "proto-raw.out", "proto-lua.out", "proto-lua-noredis.out",
-                                  "nginx-error.log"))
+            print_log_tails(tmp, ("gateway.log", "proto-raw.out", "proto-lua.out",
+                                  "proto-lua-noredis.out", "nginx-lua.out",
+                                  "nginx-lua/error.log", "nginx-error.log"))
             raise
         finally:
             procs.stop()
