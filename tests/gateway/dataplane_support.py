@@ -229,6 +229,22 @@ async def gateway(gw: Gateway, resolve: Mapping[tuple[str, int], tuple[str, int]
         await server.stop()
 
 
+def with_upstream(gw: Gateway, body: Callable[[int, Upstream], Awaitable[Any]],
+                  hosts: tuple[tuple[str, int], ...] = (("echo", 8080),),
+                  registry: Mapping[str, type[Plugin]] | None = None) -> Any:
+    """Run body(http port, upstream) against a gateway whose `hosts` all resolve to one
+    echo Upstream: the usual shape of a data-plane test."""
+    async def main() -> Any:
+        up = await Upstream().start()
+        try:
+            async with gateway(gw, {h: ("127.0.0.1", up.port) for h in hosts},
+                               registry) as srv:
+                return await body(srv.ports["http"], up)
+        finally:
+            await up.stop()
+    return run(main())
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5,
                      step: float = 0.05) -> bool:
     """Poll `check` until true or `timeout` seconds passed (bounded)."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from harness.gateway.plugin_api import Ctx, Exit, Plugin, Request
-from tests.gateway.dataplane_support import (
-    Upstream, gateway, gateway_from, read_reply, request, run)
+from tests.gateway.dataplane_support import gateway_from, read_reply, request, with_upstream
 
 KONG = """
 _format_version: "3.0"
@@ -40,16 +39,8 @@ class Limit10(Plugin):
 
 
 def scenario(tmp_path, body):
-    async def main():
-        up = await Upstream().start()
-        gw = gateway_from(tmp_path, KONG)
-        try:
-            async with gateway(gw, {("echo", 8080): ("127.0.0.1", up.port)},
-                               {"request-size-limiting": Limit10}) as srv:
-                return await body(srv.ports["http"], up)
-        finally:
-            await up.stop()
-    return run(main())
+    return with_upstream(gateway_from(tmp_path, KONG), body,
+                         registry={"request-size-limiting": Limit10})
 
 
 def test_plugin_reading_the_body_sees_all_of_it_and_upstream_gets_it_too(tmp_path):

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 
 import pytest
 
-from tests.gateway.dataplane_support import (
-    Upstream, gateway, gateway_from, read_reply, request, run)
+from tests.gateway.dataplane_support import gateway_from, read_reply, request, with_upstream
 
 pytestmark = pytest.mark.routing
 
@@ -40,15 +38,8 @@ services:
 
 
 def scenario(tmp_path, body):
-    async def main() -> Any:
-        up = await Upstream().start()
-        resolve = {("echo", 8080): ("127.0.0.1", up.port), ("echo", 80): ("127.0.0.1", up.port)}
-        try:
-            async with gateway(gateway_from(tmp_path, KONG), resolve) as srv:
-                return await body(srv.ports["http"], up)
-        finally:
-            await up.stop()
-    return run(main())
+    return with_upstream(gateway_from(tmp_path, KONG), body,
+                         hosts=(("echo", 8080), ("echo", 80)))
 
 
 def test_forwarded_prefix_only_when_strip_path_stripped_a_prefix_other_than_slash(tmp_path):

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 
 import pytest
 
 from harness.gateway.plugin_api import Ctx, Exit, Plugin, Request, Response
-from tests.gateway.dataplane_support import (
-    Upstream, gateway, gateway_from, read_reply, request, run)
+from tests.gateway.dataplane_support import gateway_from, read_reply, request, with_upstream
 
 pytestmark = pytest.mark.routing
 
@@ -98,16 +96,8 @@ REGISTRY: dict[str, type[Plugin]] = {"request-transformer": SetsTenantHeader,
 
 
 def scenario(tmp_path, body):
-    async def main() -> Any:
-        up = await Upstream().start()
-        gw = gateway_from(tmp_path, KONG)
-        try:
-            async with gateway(gw, {("echo-1", 8080): ("127.0.0.1", up.port)},
-                               REGISTRY) as srv:
-                return await body(srv.ports["http"], up)
-        finally:
-            await up.stop()
-    return run(main())
+    return with_upstream(gateway_from(tmp_path, KONG), body, hosts=(("echo-1", 8080),),
+                         registry=REGISTRY)
 
 
 def test_proxied_request_carries_kong_upstream_headers(tmp_path):
