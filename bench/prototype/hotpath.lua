@@ -319,6 +319,20 @@ local function jstr(s)
   return q
 end
 
+-- The members of a JSON object of headers (lower-case names), from the parallel arrays.
+local function json_headers(names, values)
+  local out, n = {}, 0
+  for i = 1, #names do
+    local v = values[i]
+    if v ~= nil then
+      out[n + 1], out[n + 2], out[n + 3], out[n + 4] = jstr(lower(names[i])), ":", jstr(v), ","
+      n = n + 4
+    end
+  end
+  out[n] = nil
+  return concat(out)
+end
+
 local function log(st, latency_ms, upstream_ms, kong_ms, bytes_in, bytes_out, now)
   local consumer = st.consumer and st.consumer.username or ""
   local labels = 'service="user-service",route="users",code="' .. st.status ..
@@ -332,33 +346,13 @@ local function log(st, latency_ms, upstream_ms, kong_ms, bytes_in, bytes_out, no
   observe("kong_upstream_latency_ms", l3, upstream_ms)
   observe("kong_kong_latency_ms", l3, kong_ms)
   -- file-log: Kong's serializer fields for this request
-  local req_h, n = {}, 0
-  local qn, qv = st.qn, st.qv
-  for i = 1, #qn do
-    local v = qv[i]
-    if v ~= nil then
-      req_h[n + 1], req_h[n + 2], req_h[n + 3], req_h[n + 4] = jstr(lower(qn[i])), ":", jstr(v), ","
-      n = n + 4
-    end
-  end
-  req_h[n] = nil
-  local resp_h, m = {}, 0
-  local hn, hv = st.hn, st.hv
-  for i = 1, #hn do
-    local v = hv[i]
-    if v ~= nil then
-      resp_h[m + 1], resp_h[m + 2], resp_h[m + 3], resp_h[m + 4] = jstr(lower(hn[i])), ":", jstr(v), ","
-      m = m + 4
-    end
-  end
-  resp_h[m] = nil
   local tenant = st.serialize.tenant
   return concat({
     '{"request":{"method":', jstr(st.method), ',"uri":', jstr(st.path),
     ',"url":', jstr("http://" .. st.host .. ":8000" .. st.path),
-    ',"size":', bytes_in, ',"querystring":{},"headers":{', concat(req_h), '}}',
+    ',"size":', bytes_in, ',"querystring":{},"headers":{', json_headers(st.qn, st.qv), '}}',
     ',"response":{"status":', st.status, ',"size":', bytes_out, ',"headers":{',
-    concat(resp_h), '}}',
+    json_headers(st.hn, st.hv), '}}',
     ',"latencies":{"request":', latency_ms, ',"kong":', kong_ms, ',"proxy":', upstream_ms,
     '},"tries":[{"balancer_latency":0,"port":8080,"ip":"127.0.0.1"}]',
     ',"client_ip":', jstr(st.client_ip), ',"started_at":', floor(st.start * 1000),
