@@ -1,1 +1,4 @@
 """The reference gateway: a Kong 3.x-compatible data plane for our kong.yml."""
+
+# The Kong version the reference gateway emulates (Server/Via headers, status, reports).
+KONG_VERSION = "3.9.1"

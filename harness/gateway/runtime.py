@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.gateway import KONG_VERSION
 from harness.gateway.balancer import Balancer
 from harness.model import Gateway
 
 __all__ = ["KONG_VERSION", "Runtime", "ServerStats", "StatusHandler"]
 
-KONG_VERSION = "3.9.1"
 
 StatusHandler = Callable[..., Any]
 

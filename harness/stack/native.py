@@ -28,6 +28,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
 from harness.errors import StackAlreadyRunning, StackError
+from harness.gateway import KONG_VERSION
 from harness.model import Gateway, load_gateway
 from harness.settings import Settings
 from harness.stack import tools
@@ -484,4 +485,5 @@ def target_from_state(run_dir: Path | None = None) -> Target:
                   ca_file=stack.ca_file,
                   status_url=eps["gateway-status"].url if "gateway-status" in eps else None,
                   prometheus_url=prom.url if prom else None,
-                  gateway_impl="harness-reference-gateway", stack=stack)
+                  gateway_impl="harness-reference-gateway",
+                  gateway_version=f"{KONG_VERSION} (emulated)", stack=stack)

@@ -171,6 +171,9 @@ def test_gateway_proxies_to_the_stub_through_the_resolve_map(stack, http):
         pytest.skip("harness.gateway.__main__ does not exist yet")
     target = target_from_state(stack.run_dir)
     assert target.proxy_url == stack.endpoint("gateway").url
+    # what a conformance report's identity says the gateway was
+    assert (target.gateway_impl, target.gateway_version) == ("harness-reference-gateway",
+                                                             "3.9.1 (emulated)")
     assert target.ca_file is not None and target.ca_file.exists()
     token = target.minter.mint("acme", "alice")
     r = http.get(target.proxy_url + "/api/users/7", headers={

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from harness.gateway import KONG_VERSION
+
 if TYPE_CHECKING:
     from harness.model import Gateway
 
 __all__ = ["KONG_VERSION", "PluginRuntime", "StandaloneRuntime", "StatusHandler", "log"]
 
-KONG_VERSION = "3.9.1"
 
 log = logging.getLogger("harness.gateway.plugins")
 
