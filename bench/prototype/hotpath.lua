@@ -406,14 +406,5 @@ return {
   resume = resume,
   header_filter = function(st, ...) ST = st; return header_filter(st, ...) end,
   log = function(st, ...) ST = st; return log(st, ...) end,
-  bench = function(st, n, which)
-    local t = os.clock()
-    for _ = 1, n do
-      if which == "log" then log(st, 1, 0, 1, 200, 300, 1.0)
-      else header_filter(st, 200, "Server\0Content-Type\0Content-Length",
-                         "nginx\0application/json\0" .. "11", 0, 1) end
-    end
-    return (os.clock() - t) / n * 1e6
-  end,
   metrics_count = function() local n = 0; for _ in pairs(metrics) do n = n + 1 end; return n end,
 }
