@@ -127,7 +127,9 @@ def main() -> int:
             if args.nginx_lua:
                 if not (LUA_MODULES / "ngx_http_lua_module.so").exists():
                     raise SystemExit("--nginx-lua needs Debian's lua-nginx-module: apt-get "
-                                     "install libnginx-mod-http-lua lua-resty-core lua-cjson")
+                                     "install libnginx-mod-http-lua lua-resty-core lua-cjson "
+                                     "(it replaces the luajit package, which scripts/bootstrap "
+                                     "installs; `apt-get install luajit` puts it back)")
                 port = free_port()
                 p = procs.start(["nginx", "-c", str(nginx_lua_conf(tmp, port, a_port, r_port,
                                                                     root)),
