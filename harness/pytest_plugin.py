@@ -344,7 +344,10 @@ class _Recorder:
                 case.tiers or sc.tiers, outcome, round(took, 4), msg)  # type: ignore[arg-type]
 
     def write(self, finished: bool) -> Path | None:
-        if self.config.getoption("--no-report") or not self.items:
+        # --collect-only runs no case: a report of 0 results would only clutter reports/,
+        # which SREs compare release after release (the summary line says so instead).
+        if self.config.getoption("--no-report") or not self.items or \
+                self.config.option.collectonly:
             return None
         import harness
         from harness.reports.conformance import (
@@ -384,6 +387,9 @@ class _Recorder:
         path = self.config.stash.get(REPORT_KEY, None)
         if path is not None:
             terminalreporter.write_line(f"conformance report: {path}")
+        elif self.items and self.config.option.collectonly:
+            terminalreporter.write_line(f"conformance report: not written (--collect-only; "
+                                        f"{len(self.items)} contract cases collected)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
