@@ -360,7 +360,8 @@ class _Recorder:
 
         root = _root(self.config)
         kind = self.config.getoption("--target")
-        gw_hash = contract_items(root)[0].config_hash
+        gw, suite = contract_items(root)
+        gw_hash = gw.config_hash
         t = self.target
         ident = TargetIdentity(kind=kind, gateway_impl=t.gateway_impl if t else "unknown",
                                gateway_version=t.gateway_version if t else "unknown",
@@ -370,7 +371,8 @@ class _Recorder:
         report = build_report(harness_version=harness.__version__, started_at=self.started,
                               target=ident, results=list(self.results.values()),
                               cases_total=len(self.items), figures=self.figures,
-                              finished=finished, unsupported=unsupported)
+                              finished=finished, unsupported=unsupported,
+                              suite_cases=len(suite))
         if self.paths is None:
             rd = Path(self.config.getoption("--report-dir"))
             self.paths = report_paths(rd if rd.is_absolute() else root / rd,

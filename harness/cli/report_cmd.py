@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
                    help="relative p50/p95/p99 increase that is a regression (default 0.25)")
     c.add_argument("--throughput-tolerance", type=float, default=0.15,
                    help="relative throughput drop that is a regression (default 0.15)")
-    t = sub.add_parser("trend", help="figures of every run of a profile over time")
+    t = sub.add_parser("trend", help="figures of every load run of a profile, and of every "
+                       "contract-suite run, over time")
     t.add_argument("directory", type=Path, nargs="?", default=Path("reports"))
     t.add_argument("--profile", default=None, help="only this profile")
     t.add_argument("--html", type=Path, default=None,
@@ -69,5 +70,19 @@ def run(args: argparse.Namespace) -> int:
     if runs:
         html = args.html or args.directory / "load-trend.html"
         atomic_write_text(html, render_trend_html(runs))
+        print(f"html: {html}")
+    if args.profile is not None:
+        return 0          # a load profile was asked for: conformance runs are not one
+    from harness.reports.conformance_trend import (
+        find_conformance_runs,
+        render_conformance_trend_html,
+        render_conformance_trend_text,
+    )
+
+    conf = find_conformance_runs(args.directory)
+    print(render_conformance_trend_text(conf), end="")
+    if conf:
+        html = args.directory / "conformance-trend.html"
+        atomic_write_text(html, render_conformance_trend_html(conf))
         print(f"html: {html}")
     return 0

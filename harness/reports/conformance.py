@@ -102,6 +102,9 @@ class ConformanceReport:
     figures: dict[str, float]
     summary: str
     sections: dict[str, Any] = field(default_factory=dict)   # see register_section
+    # every contract case of the suite, selected or not (0: a report from before this
+    # field): cases_total below it means a -k/-m subset was run
+    suite_cases: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,7 +173,8 @@ def _part(results: list[CaseResult], features: frozenset[Feature],
 
 def build_report(*, harness_version: str, started_at: datetime, target: TargetIdentity,
                  results: list[CaseResult], cases_total: int, figures: dict[str, float],
-                 finished: bool, unsupported: set[str] | None = None) -> ConformanceReport:
+                 finished: bool, unsupported: set[str] | None = None,
+                 suite_cases: int = 0) -> ConformanceReport:
     unsupported = unsupported or set()
     profiles = []
     for prof in PROFILES:
@@ -197,7 +201,8 @@ def build_report(*, harness_version: str, started_at: datetime, target: TargetId
         cases_total=cases_total, cases_run=len(results), profiles=profiles,
         results=results, figures=dict(sorted(figures.items())), summary=summary,
         sections={name: sec for name, b in sorted(_SECTIONS.items())
-                  if (sec := b(results, figures)) is not None})
+                  if (sec := b(results, figures)) is not None},
+        suite_cases=suite_cases)
 
 
 def report_paths(report_dir: Path, harness_version: str, target_kind: str,

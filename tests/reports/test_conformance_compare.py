@@ -96,3 +96,24 @@ def test_a_file_that_is_not_a_conformance_report_is_refused_naming_the_field(tmp
     bad.write_text("{not json")
     with pytest.raises(ConfigError, match=r"line 1: expected JSON"):
         load_conformance(bad)
+
+
+def test_trend_lists_every_run_oldest_first_and_plots_only_full_runs(tmp_path, capsys):
+    full_old = _write(tmp_path, "20260101T000000Z", OLD)
+    subset = _write(tmp_path, "20260115T000000Z", OLD[:2])
+    cut = _write(tmp_path, "20260120T000000Z", OLD[:3], finished=False, total=len(OLD))
+    _write(tmp_path, "20260201T000000Z", OLD)
+    for path in (full_old, subset, cut):   # the whole suite has len(OLD) cases
+        doc = json.loads(path.read_text())
+        doc["suite_cases"] = len(OLD)
+        path.write_text(json.dumps(doc))
+    assert main(["report", "trend", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if ln.startswith("2026-")]
+    assert [ln.split()[0][:10] for ln in lines] == ["2026-01-01", "2026-01-15", "2026-01-20",
+                                                    "2026-02-01"]
+    assert [ln.split()[-1] if "cut short" not in ln else "cut short" for ln in lines] == [
+        "full", "subset", "cut short", "full"]
+    assert "conformance on native: 4 run(s), 2 full" in out
+    html = (tmp_path / "conformance-trend.html").read_text()
+    assert html.count("<img") >= 1 and "2026-02-01T00" in html and "2026-01-15T00" in html
