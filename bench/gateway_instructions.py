@@ -34,6 +34,7 @@ from gateway_throughput import (  # noqa: E402
     REPO,
     SERVICES,
     Procs,
+    drop_plugins,
     nginx_conf,
     print_log_tails,
     raised_limits_root,
@@ -74,26 +75,6 @@ async def load(port: int, headers: dict[str, str], total: int, conns: int) -> in
     got = await asyncio.wait_for(
         asyncio.gather(*(_client(port, headers, per) for _ in range(conns))), timeout=600)
     return sum(got)
-
-
-def drop_plugins(kong_yml: Path, names: set[str]) -> None:
-    """Remove every instance of the named plugins (global, route, service, consumer)."""
-    import yaml
-
-    doc = yaml.safe_load(kong_yml.read_text())
-
-    def keep(entries: list[dict[str, object]]) -> list[dict[str, object]]:
-        return [p for p in entries if p.get("name") not in names]
-
-    doc["plugins"] = keep(doc.get("plugins") or [])
-    for kind in ("services", "routes", "consumers"):
-        for entity in doc.get(kind) or []:
-            if "plugins" in entity:
-                entity["plugins"] = keep(entity["plugins"])
-            for route in entity.get("routes") or []:
-                if "plugins" in route:
-                    route["plugins"] = keep(route["plugins"])
-    kong_yml.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 def total_ir(out: Path) -> int:

@@ -115,6 +115,31 @@ def raised_limits_root(tmp: Path) -> Path:
     return root
 
 
+# The chain the issue names is jwt, tenant-context, Redis rate limiting, prometheus and
+# correlation-id; kong.yml's route also runs these.
+ISSUE_CHAIN_DROPS = {"cors", "request-size-limiting", "response-transformer", "file-log"}
+
+
+def drop_plugins(kong_yml: Path, names: set[str]) -> None:
+    """Remove every instance of the named plugins (global, route, service, consumer)."""
+    import yaml
+
+    doc = yaml.safe_load(kong_yml.read_text())
+
+    def keep(entries: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [p for p in entries if p.get("name") not in names]
+
+    doc["plugins"] = keep(doc.get("plugins") or [])
+    for kind in ("services", "routes", "consumers"):
+        for entity in doc.get(kind) or []:
+            if "plugins" in entity:
+                entity["plugins"] = keep(entity["plugins"])
+            for route in entity.get("routes") or []:
+                if "plugins" in route:
+                    route["plugins"] = keep(route["plugins"])
+    kong_yml.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
 def wrk(port: int, seconds: float, headers: dict[str, str], conns: int = 50,
         script: Path | None = None) -> tuple[float, float]:
     """(requests/s, p50 ms) from wrk -t1 pinned to CPU 0."""
@@ -193,6 +218,10 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=2)
     ap.add_argument("--no-plugins", action="store_true",
                     help="measure the data plane alone (gateway --no-plugins)")
+    ap.add_argument("--chain", choices=("full", "issue"), default="full",
+                    help="full: kong.yml's route with every plugin (default); issue: only the "
+                         "chain the issue names (jwt, tenant-context, Redis rate limiting, "
+                         "prometheus, correlation-id)")
     ap.add_argument("--profile", type=Path, default=None,
                     help="write a py-spy profile of the gateway (speedscope JSON) to this file")
     args = ap.parse_args()
@@ -214,6 +243,8 @@ def main() -> int:
             procs.start(["redis-server", "--port", str(r_port), "--bind", "127.0.0.1",
                          "--save", "", "--appendonly", "no"], "1", tmp / "redis.log")
             root = raised_limits_root(tmp)
+            if args.chain == "issue":
+                drop_plugins(root / "kong/declarative-config/kong.yml", ISSUE_CHAIN_DROPS)
             resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
             resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
             gw = procs.start([sys.executable, "-m", "harness.gateway", "--root", str(root),

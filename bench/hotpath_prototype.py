@@ -14,6 +14,7 @@ interleaved rounds, medians, CPU per request from /proc). Per round it measures:
 - `gateway`: the reference gateway (harness.gateway) with the full plugin chain.
 
     .venv/bin/python bench/hotpath_prototype.py [--rounds 3] [--seconds 4] [--no-gateway]
+        [--nginx-lua] [--chain full|issue]
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gateway_throughput import (  # noqa: E402
-    REPO, SERVICES, Procs, cpu_seconds, free_port, nginx_conf, print_log_tails,
-    raised_limits_root, rss_mb, wait_http, wrk)
+    ISSUE_CHAIN_DROPS, REPO, SERVICES, Procs, cpu_seconds, drop_plugins, free_port,
+    nginx_conf, print_log_tails, raised_limits_root, rss_mb, wait_http, wrk)
 
 PROTO = REPO / "bench" / "prototype" / "hotpath_proxy.py"
 NGINX_LUA = REPO / "bench" / "prototype" / "nginx_lua"
 LUA_MODULES = Path("/usr/lib/nginx/modules")
 
 
-def nginx_lua_conf(tmp: Path, port: int, a_port: int, r_port: int, root: Path) -> Path:
+def nginx_lua_conf(tmp: Path, port: int, a_port: int, r_port: int, root: Path,
+                   chain: str = "full") -> Path:
     """nginx + lua-nginx-module running the option-2 prototype (hotpath_nginx.lua)."""
     from harness.model import load_gateway
 
@@ -61,7 +63,7 @@ http {{
   lua_package_cpath "/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;";
   init_by_lua_block {{
     HP = require("hotpath_nginx").init("{handler}", {r_port}, "{d}/access.log",
-                                       {limits["minute"]}, {limits["hour"]})
+                                       {limits["minute"]}, {limits["hour"]}, "{chain}")
   }}
   upstream a {{ server 127.0.0.1:{a_port}; keepalive 64; keepalive_requests 1000000; }}
   server {{
@@ -97,6 +99,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=4)
     ap.add_argument("--warmup", type=float, default=2)
     ap.add_argument("--no-gateway", action="store_true", help="leave the reference gateway out")
+    ap.add_argument("--chain", choices=("full", "issue"), default="full",
+                    help="full: kong.yml's route, every plugin (default); issue: only the "
+                         "chain the issue names (jwt, tenant-context, Redis rate limiting, "
+                         "prometheus, correlation-id), in every case")
     ap.add_argument("--nginx-lua", action="store_true",
                     help="add option 2: nginx + lua-nginx-module running the same chain "
                          "(apt-get install libnginx-mod-http-lua lua-resty-core lua-cjson)")
@@ -114,6 +120,8 @@ def main() -> int:
             procs.start(["redis-server", "--port", str(r_port), "--bind", "127.0.0.1",
                          "--save", "", "--appendonly", "no"], "1", tmp / "redis.log")
             root = raised_limits_root(tmp)
+            if args.chain == "issue":
+                drop_plugins(root / "kong/declarative-config/kong.yml", ISSUE_CHAIN_DROPS)
             token = dev_minter().mint("acme", ttl=3000)
             headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}"}
             targets: dict[str, tuple[int, int | None]] = {"nginx B64": (b_port, None)}
@@ -122,7 +130,8 @@ def main() -> int:
                 p = procs.start([sys.executable, str(PROTO), "--root", str(root), "--port",
                                  str(port), "--upstream", f"127.0.0.1:{a_port}", "--redis",
                                  f"127.0.0.1:{r_port}", "--log", str(tmp / f"proto-{mode}.log"),
-                                 "--mode", mode], "1", tmp / f"proto-{mode}.out", cwd=REPO)
+                                 "--mode", mode, "--chain", args.chain], "1",
+                                tmp / f"proto-{mode}.out", cwd=REPO)
                 targets[f"proto-{mode}"] = (port, p.pid)
             if args.nginx_lua:
                 if not (LUA_MODULES / "ngx_http_lua_module.so").exists():
@@ -132,7 +141,7 @@ def main() -> int:
                                      "installs; `apt-get install luajit` puts it back)")
                 port = free_port()
                 p = procs.start(["nginx", "-c", str(nginx_lua_conf(tmp, port, a_port, r_port,
-                                                                    root)),
+                                                                    root, args.chain)),
                                  "-p", str(tmp / "nginx-lua")], "1", tmp / "nginx-lua.out")
                 targets["nginx-lua"] = (port, p.pid)
             if not args.no_gateway:

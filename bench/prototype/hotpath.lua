@@ -11,6 +11,9 @@
 -- the same fields), not with every branch of Kong's behaviour. The route is the bench's.
 
 local PY, handler_source, handler_name = ...
+-- "full": kong.yml's route; "issue": only jwt, tenant-context, Redis rate limiting,
+-- prometheus and correlation-id (the chain the issue names)
+local FULL = PY.chain ~= "issue"
 
 local byte, sub, find, lower, format = string.byte, string.sub, string.find, string.lower,
   string.format
@@ -240,7 +243,7 @@ local function access(st, method, path, host, names, values, client_ip, now)
   -- cors (2000): not a preflight; nothing in access.
   jwt_access(st, now)                                     -- jwt (1450)
   tenant_context:access(TC_CONF)                          -- tenant-context (1000)
-  local cl = st.hidx["content-length"]                    -- request-size-limiting (951)
+  local cl = FULL and st.hidx["content-length"]           -- request-size-limiting (951)
   if cl and tonumber(st.hv[cl]) > 1048576 then
     kong.response.exit(413, { message = "Request size limit exceeded" })
   end
@@ -271,7 +274,7 @@ local function header_filter(st, status, names, values, upstream_ms, proxy_ms)
   hset(st, "X-Kong-Proxy-Latency", tostring(proxy_ms))
   hset(st, "Via", "1.1 kong/3.9.1")
   hset(st, "X-Request-ID", st.rid)                        -- correlation-id echo
-  hset(st, "Vary", "Origin")                              -- cors: no Origin sent
+  if FULL then hset(st, "Vary", "Origin") end              -- cors: no Origin sent
   local rl = st.rl                                        -- rate-limiting headers
   hset(st, "X-RateLimit-Limit-Minute", tostring(RL.minute))
   hset(st, "X-RateLimit-Remaining-Minute", tostring(RL.minute - rl[1]))
@@ -280,9 +283,11 @@ local function header_filter(st, status, names, values, upstream_ms, proxy_ms)
   hset(st, "RateLimit-Limit", tostring(RL.minute))
   hset(st, "RateLimit-Remaining", tostring(RL.minute - rl[1]))
   hset(st, "RateLimit-Reset", tostring(rl[3]))
-  hclear(st, "X-Powered-By")                              -- response-transformer
-  hset(st, "X-Content-Type-Options", "nosniff")
-  hset(st, "Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+  if FULL then                                             -- response-transformer
+    hclear(st, "X-Powered-By")
+    hset(st, "X-Content-Type-Options", "nosniff")
+    hset(st, "Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+  end
   st.status = status
   return header_block("HTTP/1.1 " .. status .. " OK\r\n", st.hn, st.hv)
 end
@@ -345,6 +350,7 @@ local function log(st, latency_ms, upstream_ms, kong_ms, bytes_in, bytes_out, no
   observe("kong_request_latency_ms", l3, latency_ms)
   observe("kong_upstream_latency_ms", l3, upstream_ms)
   observe("kong_kong_latency_ms", l3, kong_ms)
+  if not FULL then return nil end
   -- file-log: Kong's serializer fields for this request
   local tenant = st.serialize.tenant
   return concat({

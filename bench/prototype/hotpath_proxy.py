@@ -253,6 +253,7 @@ class App:
             "json_decode": lambda s: self._to_lua(json.loads(s)),
             "http_get": self._http_get, "jwt_verify": self._jwt_verify,
             "limits": self.lua.table_from(gateway.tier_limits("enterprise")),
+            "chain": args.chain,
         })
         api = self.lua.execute("return loadstring(...)",
                                Path(__file__).with_name("hotpath.lua").read_text(),
@@ -287,7 +288,9 @@ class App:
         return self.lua.table_from({"ok": True, "kid": kid, "cred_id": cred_id,
                                     "exp": claims.get("exp"), "nbf": claims.get("nbf")})
 
-    def write_log(self, line: str) -> None:
+    def write_log(self, line: str | None) -> None:
+        if line is None:    # --chain issue: no file-log
+            return
         if not self.lines:
             asyncio.get_running_loop().call_soon(self._flush_log)
         self.lines.append(line)
@@ -357,6 +360,9 @@ def main() -> None:
     ap.add_argument("--redis", default="127.0.0.1:1")
     ap.add_argument("--log", default="")
     ap.add_argument("--mode", choices=("lua", "lua-noredis", "raw"), default="lua")
+    ap.add_argument("--chain", choices=("full", "issue"), default="full",
+                    help="full: kong.yml's route; issue: only jwt, tenant-context, Redis "
+                         "rate limiting, prometheus, correlation-id")
     ap.add_argument("--in-process", type=int, metavar="N", default=0,
                     help="no server: time the Lua chain for N requests in this process")
     args = ap.parse_args()

@@ -86,9 +86,13 @@ end }
 
 local tenant_context
 local redis_port, limits, log_file
+-- "full": kong.yml's route (every plugin above); "issue": only the chain the issue names
+-- (jwt, tenant-context, Redis rate limiting, prometheus, correlation-id)
+local FULL = true
 local uuid_prefix, counter = nil, 0
 
-function M.init(handler_path, port, log_path, minute, hour)
+function M.init(handler_path, port, log_path, minute, hour, chain)
+  FULL = chain ~= "issue"
   local src = assert(io.open(handler_path)):read("*a")
   local chunk = assert(loadstring(src, "@" .. handler_path))
   local modules = { ["cjson.safe"] = cjson, ["resty.http"] = http_shim }
@@ -164,7 +168,7 @@ function M.access()
   ctx.rid = rid
   jwt_access(now)                                          -- jwt
   tenant_context:access(TC_CONF)                           -- tenant-context (real)
-  local cl = tonumber(ngx.var.http_content_length)         -- request-size-limiting
+  local cl = FULL and tonumber(ngx.var.http_content_length)  -- request-size-limiting
   if cl and cl > 1048576 then
     return kong.response.exit(413, { message = "Request size limit exceeded" })
   end
@@ -195,7 +199,7 @@ function M.header_filter()
   h["X-Kong-Proxy-Latency"] = floor((ngx.now() - ctx.start) * 1000)
   h["Via"] = "1.1 kong/3.9.1"
   h["X-Request-ID"] = ctx.rid
-  h["Vary"] = "Origin"
+  if FULL then h["Vary"] = "Origin" end                   -- cors
   local rl = ctx.rl
   if rl then
     h["X-RateLimit-Limit-Minute"] = limits.minute
@@ -206,9 +210,11 @@ function M.header_filter()
     h["RateLimit-Remaining"] = limits.minute - rl[1]
     h["RateLimit-Reset"] = rl[3]
   end
-  h["X-Powered-By"] = nil
-  h["X-Content-Type-Options"] = "nosniff"
-  h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+  if FULL then                                             -- response-transformer
+    h["X-Powered-By"] = nil
+    h["X-Content-Type-Options"] = "nosniff"
+    h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+  end
 end
 
 local BUCKETS = { 1, 2, 5, 7, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100, 200, 300, 400,
@@ -240,6 +246,7 @@ function M.log()
   observe("kong_request_latency_ms", l3, latency)
   observe("kong_upstream_latency_ms", l3, up)
   observe("kong_kong_latency_ms", l3, latency - up)
+  if not FULL then return end
   -- file-log: Kong's serializer table, encoded by cjson as Kong does
   local line = cjson.encode({
     request = { method = ngx.req.get_method(), uri = ngx.var.request_uri,
