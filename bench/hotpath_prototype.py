@@ -59,7 +59,7 @@ http {{
   client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;
   fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
   keepalive_requests 1000000;
-  lua_package_path "{NGINX_LUA}/?.lua;/usr/share/lua/5.1/?.lua;;";
+  lua_package_path "{NGINX_LUA}/?.lua;{NGINX_LUA.parent}/?.lua;/usr/share/lua/5.1/?.lua;;";
   lua_package_cpath "/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;";
   init_by_lua_block {{
     HP = require("hotpath_nginx").init("{handler}", {r_port}, "{d}/access.log",

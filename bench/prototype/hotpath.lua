@@ -11,6 +11,7 @@
 -- the same fields), not with every branch of Kong's behaviour. The route is the bench's.
 
 local PY, handler_source, handler_name = ...
+local C = PY.common   -- chain_common.lua: what the nginx prototype does the same way
 -- "full": kong.yml's route; "issue": only jwt, tenant-context, Redis rate limiting,
 -- prometheus and correlation-id (the chain the issue names)
 local FULL = PY.chain ~= "issue"
@@ -123,17 +124,8 @@ local env = setmetatable({ kong = kong, ngx = ngx,
 local chunk = assert(loadstring(handler_source, handler_name))
 setfenv(chunk, env)
 local tenant_context = chunk()
-local TC_CONF = {
-  tenant_service_url = "http://tenant-service:8081", cache_ttl = 30, negative_cache_ttl = 5,
-  timeout = 1000, issuer = "https://auth.app.example.com", audience = "api.app.example.com",
-  tenant_claim = "tenant_id", tier_consumer_prefix = "tier-",
-  tenant_header = "X-Tenant-ID", tier_header = "X-Tenant-Tier",
-  public_routes = { "auth-token", "auth-jwks" },
-}
-
 -- -- bundled plugins, per-request work ---------------------------------------------
-local ROUTE = { name = "users", id = "a1b2c3d4-0000-4000-8000-000000000001" }
-local SERVICE = { name = "user-service", id = "a1b2c3d4-0000-4000-8000-000000000002" }
+local ROUTE, SERVICE, TC_CONF = C.ROUTE, C.SERVICE, C.TC_CONF
 local UUID_PREFIX = PY.uuid()
 local counter = 0
 local jwt_cache, jwt_cached = {}, 0
@@ -168,28 +160,7 @@ local function jwt_access(st, now)
   kong.ctx.shared.authenticated_jwt_token = token
 end
 
--- rate-limiting: keys per identifier, per period start; the RESP command is cached
--- per (identifier, second) as the reference gateway does.
 local RL = { minute = PY.limits.minute, hour = PY.limits.hour }   -- tier-enterprise
-local rl_cache_key, rl_cache_cmd, rl_cache_reset
-local function rl_command(st, now)
-  local ident = st.hv[st.hidx["x-tenant-id"]] or st.client_ip
-  local sec = floor(now)
-  local ck = ident .. ":" .. sec
-  if ck ~= rl_cache_key then
-    local m = sec - sec % 60
-    local h = sec - sec % 3600
-    local km = format("ratelimit:%s:%s:%s:%s:minute", ROUTE.id, SERVICE.id, ident, m)
-    local kh = format("ratelimit:%s:%s:%s:%s:hour", ROUTE.id, SERVICE.id, ident, h)
-    rl_cache_cmd = concat({
-      format("*3\r\n$6\r\nINCRBY\r\n$%d\r\n%s\r\n$1\r\n1\r\n", #km, km),
-      format("*3\r\n$6\r\nEXPIRE\r\n$%d\r\n%s\r\n$2\r\n60\r\n", #km, km),
-      format("*3\r\n$6\r\nINCRBY\r\n$%d\r\n%s\r\n$1\r\n1\r\n", #kh, kh),
-      format("*3\r\n$6\r\nEXPIRE\r\n$%d\r\n%s\r\n$4\r\n3600\r\n", #kh, kh) })
-    rl_cache_key, rl_cache_reset = ck, 60 - sec % 60
-  end
-  return rl_cache_cmd, rl_cache_reset
-end
 
 local function header_block(first, names, values)
   local out, n = { first }, 1
@@ -247,7 +218,8 @@ local function access(st, method, path, host, names, values, client_ip, now)
   if cl and tonumber(st.hv[cl]) > 1048576 then
     kong.response.exit(413, { message = "Request size limit exceeded" })
   end
-  local cmd, reset = rl_command(st, now)                  -- rate-limiting (910)
+  local ident = st.hv[st.hidx["x-tenant-id"]] or st.client_ip   -- rate-limiting (910)
+  local cmd, reset = C.rl_command(ident, now)
   local minute, hour = yield(cmd)
   st.rl = { minute - 0, hour - 0, reset }
   if minute > RL.minute or hour > RL.hour then
@@ -292,19 +264,6 @@ local function header_filter(st, status, names, values, upstream_ms, proxy_ms)
   return header_block("HTTP/1.1 " .. status .. " OK\r\n", st.hn, st.hv)
 end
 
--- prometheus: counters and histograms keyed by their label string
-local BUCKETS = { 1, 2, 5, 7, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100, 200, 300, 400,
-                  500, 1000, 2000, 5000, 10000, 30000, 60000 }
-local metrics = {}
-local function inc(key, by) metrics[key] = (metrics[key] or 0) + by end
-local function observe(name, labels, ms)
-  for _, b in ipairs(BUCKETS) do
-    if ms <= b then inc(name .. "_bucket{" .. labels .. ",le=\"" .. b .. "\"}", 1); break end
-  end
-  inc(name .. "_count{" .. labels .. "}", 1)
-  inc(name .. "_sum{" .. labels .. "}", ms)
-end
-
 -- JSON string literals: Lua patterns scan at ~15 ns a byte (a token is 800 bytes), so the
 -- quoted form of each value is kept; header values repeat from request to request.
 -- (No closure inside jstr: creating one is not compiled by the JIT, which then leaves the
@@ -340,16 +299,7 @@ end
 
 local function log(st, latency_ms, upstream_ms, kong_ms, bytes_in, bytes_out, now)
   local consumer = st.consumer and st.consumer.username or ""
-  local labels = 'service="user-service",route="users",code="' .. st.status ..
-    '",source="service",workspace="default",consumer="' .. consumer .. '"'
-  inc("kong_http_requests_total{" .. labels .. "}", 1)
-  local l2 = 'service="user-service",route="users",workspace="default",type="ingress"'
-  inc("kong_bandwidth_bytes{" .. l2 .. "}", bytes_in)
-  inc("kong_bandwidth_bytes{" .. l2 .. ",direction=\"egress\"}", bytes_out)
-  local l3 = 'service="user-service",route="users",workspace="default"'
-  observe("kong_request_latency_ms", l3, latency_ms)
-  observe("kong_upstream_latency_ms", l3, upstream_ms)
-  observe("kong_kong_latency_ms", l3, kong_ms)
+  C.prometheus_log(st.status, consumer, bytes_in, bytes_out, latency_ms, upstream_ms, kong_ms)
   if not FULL then return nil end
   -- file-log: Kong's serializer fields for this request
   local tenant = st.serialize.tenant
@@ -412,5 +362,4 @@ return {
   resume = resume,
   header_filter = function(st, ...) ST = st; return header_filter(st, ...) end,
   log = function(st, ...) ST = st; return log(st, ...) end,
-  metrics_count = function() local n = 0; for _ in pairs(metrics) do n = n + 1 end; return n end,
 }

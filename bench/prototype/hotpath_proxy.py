@@ -254,6 +254,9 @@ class App:
             "http_get": self._http_get, "jwt_verify": self._jwt_verify,
             "limits": self.lua.table_from(gateway.tier_limits("enterprise")),
             "chain": args.chain,
+            "common": self.lua.execute(
+                "return loadstring(...)()",
+                Path(__file__).with_name("chain_common.lua").read_text(), "@chain_common.lua"),
         })
         api = self.lua.execute("return loadstring(...)",
                                Path(__file__).with_name("hotpath.lua").read_text(),

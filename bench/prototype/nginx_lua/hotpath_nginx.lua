@@ -15,22 +15,10 @@ local sub, find = string.sub, string.find
 
 local M = {}
 
-local ROUTE = { name = "users", id = "a1b2c3d4-0000-4000-8000-000000000001" }
-local SERVICE_ID = "a1b2c3d4-0000-4000-8000-000000000002"
-local CONSUMERS = {
-  ["tier-enterprise"] = { id = "3f2c8c1e-0000-4000-8000-000000000003",
-                          username = "tier-enterprise" },
-}
+local C = require "chain_common"   -- what the lupa prototype does the same way
+local ROUTE, CONSUMERS, TC_CONF = C.ROUTE, C.CONSUMERS, C.TC_CONF
 local TENANT_JSON = '{"id":"acme","name":"ACME Corporation","tier":"enterprise",'
   .. '"status":"active","subdomain":"acme","custom_domains":["api.acme-corp.com"]}'
-local TC_CONF = {
-  tenant_service_url = "http://tenant-service:8081", cache_ttl = 30, negative_cache_ttl = 5,
-  timeout = 1000, issuer = "https://auth.app.example.com", audience = "api.app.example.com",
-  tenant_claim = "tenant_id", tier_consumer_prefix = "tier-",
-  tenant_header = "X-Tenant-ID", tier_header = "X-Tenant-Tier",
-  public_routes = { "auth-token", "auth-jwks" },
-}
-
 local cache = {}
 local kong = {
   request = {
@@ -138,23 +126,6 @@ local function jwt_access(now)
   ngx.ctx.authenticated_jwt_token = token
 end
 
-local rl_key, rl_cmd
-local function rl_command(ident, sec)
-  local ck = ident .. ":" .. sec
-  if ck ~= rl_key then
-    local km = format("ratelimit:%s:%s:%s:%d:minute", ROUTE.id, SERVICE_ID, ident, sec - sec % 60)
-    local kh = format("ratelimit:%s:%s:%s:%d:hour", ROUTE.id, SERVICE_ID, ident,
-                      sec - sec % 3600)
-    rl_cmd = concat({
-      format("*3\r\n$6\r\nINCRBY\r\n$%d\r\n%s\r\n$1\r\n1\r\n", #km, km),
-      format("*3\r\n$6\r\nEXPIRE\r\n$%d\r\n%s\r\n$2\r\n60\r\n", #km, km),
-      format("*3\r\n$6\r\nINCRBY\r\n$%d\r\n%s\r\n$1\r\n1\r\n", #kh, kh),
-      format("*3\r\n$6\r\nEXPIRE\r\n$%d\r\n%s\r\n$4\r\n3600\r\n", #kh, kh) })
-    rl_key = ck
-  end
-  return rl_cmd
-end
-
 function M.access()
   local ctx = ngx.ctx
   local now = ngx.now()
@@ -173,20 +144,20 @@ function M.access()
     return kong.response.exit(413, { message = "Request size limit exceeded" })
   end
   local ident = ngx.req.get_headers()["x-tenant-id"] or ngx.var.remote_addr
-  local sec = floor(now)
   local sock = ngx.socket.tcp()                            -- rate-limiting (Redis)
   sock:settimeout(2000)
   local ok = sock:connect("127.0.0.1", redis_port)
   local minute, hour = 0, 0
+  local cmd, reset = C.rl_command(ident, now)
   if ok then
-    sock:send(rl_command(ident, sec))
+    sock:send(cmd)
     minute = tonumber(sub(sock:receive("*l") or ":0", 2))
     sock:receive("*l")
     hour = tonumber(sub(sock:receive("*l") or ":0", 2))
     sock:receive("*l")
     sock:setkeepalive(10000, 64)
   end
-  ctx.rl = { minute, hour, 60 - sec % 60 }
+  ctx.rl = { minute, hour, reset }
   if minute > limits.minute or hour > limits.hour then
     return kong.response.exit(429, { message = "API rate limit exceeded" })
   end
@@ -217,35 +188,14 @@ function M.header_filter()
   end
 end
 
-local BUCKETS = { 1, 2, 5, 7, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100, 200, 300, 400,
-                  500, 1000, 2000, 5000, 10000, 30000, 60000 }
-local metrics = {}
-local function inc(key, by) metrics[key] = (metrics[key] or 0) + by end
-local function observe(name, labels, ms)
-  for _, b in ipairs(BUCKETS) do
-    if ms <= b then inc(name .. "_bucket{" .. labels .. ",le=\"" .. b .. "\"}", 1); break end
-  end
-  inc(name .. "_count{" .. labels .. "}", 1)
-  inc(name .. "_sum{" .. labels .. "}", ms)
-end
-
 function M.log()
   local ctx = ngx.ctx
   local status = ngx.status
   local consumer = ctx.consumer and ctx.consumer.username or ""
   local latency = floor((ngx.now() - (ctx.start or ngx.now())) * 1000)
   local up = floor((tonumber(ngx.var.upstream_response_time) or 0) * 1000)
-  local labels = 'service="user-service",route="users",code="' .. status ..
-    '",source="service",workspace="default",consumer="' .. consumer .. '"'
-  inc("kong_http_requests_total{" .. labels .. "}", 1)
-  local l2 = 'service="user-service",route="users",workspace="default",type="ingress"'
-  inc("kong_bandwidth_bytes{" .. l2 .. "}", tonumber(ngx.var.request_length) or 0)
-  inc("kong_bandwidth_bytes{" .. l2 .. ",direction=\"egress\"}",
-      tonumber(ngx.var.bytes_sent) or 0)
-  local l3 = 'service="user-service",route="users",workspace="default"'
-  observe("kong_request_latency_ms", l3, latency)
-  observe("kong_upstream_latency_ms", l3, up)
-  observe("kong_kong_latency_ms", l3, latency - up)
+  C.prometheus_log(status, consumer, tonumber(ngx.var.request_length) or 0,
+                   tonumber(ngx.var.bytes_sent) or 0, latency, up, latency - up)
   if not FULL then return end
   -- file-log: Kong's serializer table, encoded by cjson as Kong does
   local line = cjson.encode({
@@ -261,7 +211,7 @@ function M.log()
     client_ip = ngx.var.remote_addr, started_at = floor(ctx.start * 1000),
     upstream_uri = ngx.var.uri, workspace = "default",
     route = { name = ROUTE.name, id = ROUTE.id },
-    service = { name = "user-service", id = SERVICE_ID },
+    service = { name = C.SERVICE.name, id = C.SERVICE.id },
     consumer = { username = consumer }, tenant = ctx.serialize.tenant,
   })
   log_file:write(line, "\n")
