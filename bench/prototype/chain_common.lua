@@ -21,6 +21,20 @@ C.TC_CONF = {
   public_routes = { "auth-token", "auth-jwks" },
 }
 
+-- kong.cache: the loader runs on the first get of a key (the Tenant Service lookup);
+-- later gets answer from the table (no TTL: a bench run is shorter than cache_ttl)
+local cached = {}
+C.cache = {
+  get = function(_, key, _, loader, ...)
+    local v = cached[key]
+    if v == nil then
+      v = loader(...)
+      cached[key] = v
+    end
+    return v
+  end,
+}
+
 -- rate-limiting (redis policy, minute + hour): INCRBY and EXPIRE per window in one
 -- pipeline; the command is kept per (identifier, second), as the reference gateway does.
 local rl_key, rl_cmd

@@ -49,7 +49,6 @@ local function hclear(st, name)
 end
 
 -- -- the PDK subset tenant-context uses, over ST ------------------------------------
-local cache = {}
 local consumers = {
   ["tier-enterprise"] = { id = "3f2c8c1e-0000-4000-8000-000000000003",
                           username = "tier-enterprise" },
@@ -77,16 +76,7 @@ local kong = {
       error(EXIT, 0)
     end,
   },
-  cache = {
-    get = function(_, key, _, loader, ...)
-      local v = cache[key]
-      if v == nil then
-        v = loader(...)
-        cache[key] = v
-      end
-      return v
-    end,
-  },
+  cache = C.cache,
   router = { get_route = function() return ST.route end },
   ctx = { shared = {} },
   client = {

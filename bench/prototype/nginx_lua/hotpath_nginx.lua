@@ -19,7 +19,6 @@ local C = require "chain_common"   -- what the lupa prototype does the same way
 local ROUTE, CONSUMERS, TC_CONF = C.ROUTE, C.CONSUMERS, C.TC_CONF
 local TENANT_JSON = '{"id":"acme","name":"ACME Corporation","tier":"enterprise",'
   .. '"status":"active","subdomain":"acme","custom_domains":["api.acme-corp.com"]}'
-local cache = {}
 local kong = {
   request = {
     get_headers = function(max) return ngx.req.get_headers(max) end,
@@ -37,16 +36,7 @@ local kong = {
       return ngx.exit(status)
     end,
   },
-  cache = {
-    get = function(_, key, _, loader, ...)
-      local v = cache[key]
-      if v == nil then
-        v = loader(...)
-        cache[key] = v
-      end
-      return v
-    end,
-  },
+  cache = C.cache,
   router = { get_route = function() return ROUTE end },
   ctx = setmetatable({}, { __index = function(_, k)
     if k == "shared" then return ngx.ctx end
