@@ -34,6 +34,7 @@ from gateway_throughput import (  # noqa: E402
     REPO,
     SERVICES,
     Procs,
+    ISSUE_CHAIN_DROPS,
     drop_plugins,
     nginx_conf,
     print_log_tails,
@@ -92,6 +93,9 @@ def main() -> int:
     ap.add_argument("--without", action="append", default=[], metavar="PLUGIN",
                     help="drop this plugin (every instance) from the copied kong.yml; "
                          "repeatable. The difference to a full run is its cost in place")
+    ap.add_argument("--chain", choices=("full", "issue"), default="full",
+                    help="issue: only the chain the issue names (drops "
+                         + ", ".join(sorted(ISSUE_CHAIN_DROPS)) + ")")
     ap.add_argument("--rl-local", action="store_true",
                     help="rate-limiting with policy local instead of redis (the Redis "
                          "round trip's cost is the difference)")
@@ -117,8 +121,9 @@ def main() -> int:
             procs.start(["redis-server", "--port", str(r_port), "--bind", "127.0.0.1",
                          "--save", "", "--appendonly", "no"], "0-1", tmp / "redis.log")
             root = raised_limits_root(tmp)
-            if args.without:
-                drop_plugins(root / "kong/declarative-config/kong.yml", set(args.without))
+            drops = set(args.without) | (ISSUE_CHAIN_DROPS if args.chain == "issue" else set())
+            if drops:
+                drop_plugins(root / "kong/declarative-config/kong.yml", drops)
             if args.rl_local:
                 kong_yml = root / "kong/declarative-config/kong.yml"
                 text, n = re.subn(r"\bpolicy: redis\b", "policy: local", kong_yml.read_text())
@@ -154,7 +159,8 @@ def main() -> int:
             ir = total_ir(dumps[-1])
             if args.keep is not None:
                 shutil.copyfile(dumps[-1], args.keep)
-            kind = "data plane only" if args.no_plugins else "full plugin chain"
+            kind = ("data plane only" if args.no_plugins else
+                    "the issue's chain" if args.chain == "issue" else "full plugin chain")
             if args.without:
                 kind += " without " + ", ".join(args.without)
             if args.rl_local:
