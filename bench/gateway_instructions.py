@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import shutil
 import signal
@@ -36,6 +37,7 @@ from gateway_throughput import (  # noqa: E402
     Procs,
     ISSUE_CHAIN_DROPS,
     drop_plugins,
+    gateway_launch,
     nginx_conf,
     print_log_tails,
     raised_limits_root,
@@ -133,9 +135,12 @@ def main() -> int:
             resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
             resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
             out = tmp / "callgrind.out"
+            # No env(1) in front: valgrind would follow it only by --trace-children.
+            launch = gateway_launch()
+            os.environ.update(launch.env)
             gw = procs.start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                               "--dump-instr=no", "--compress-strings=no",
-                              sys.executable, "-m", "harness.gateway", "--root", str(root),
+                              *launch.command, "--root", str(root),
                               "--http-port", str(g_port), "--status-port", str(s_port),
                               "--log-dir", str(tmp / "logs"), *resolve,
                               *(["--no-plugins"] if args.no_plugins else [])], "0-1",

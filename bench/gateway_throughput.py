@@ -38,6 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))   # this tree's harness: gateway_instructions compares trees
 
+from harness.stack.gateway_build import GatewayLaunch  # noqa: E402
 from harness.stack.ports import free_port  # noqa: E402
 
 SERVICES = ["user-1:8080", "user-2:8080", "billing-1:8080", "notification-1:8080",
@@ -45,6 +46,21 @@ SERVICES = ["user-1:8080", "user-2:8080", "billing-1:8080", "notification-1:8080
             "auth-service:8082"]
 TENANT = {"id": "acme", "name": "ACME Corporation", "tier": "enterprise", "status": "active",
           "subdomain": "acme", "custom_domains": ["api.acme-corp.com"]}
+
+
+def gateway_launch() -> GatewayLaunch:
+    """The gateway as the launchers start it: the mypyc build when there is a current one
+    (`harness build-gateway`), else the interpreted code. HARNESS_GATEWAY_BUILD=interpreted
+    measures the interpreted code; each bench prints which build it measured."""
+    from harness.stack.gateway_build import gateway_launch as launch
+
+    got = launch()
+    print(f"gateway build: {got.build}", flush=True)
+    return got
+
+
+def gateway_argv() -> list[str]:
+    return gateway_launch().argv
 
 
 class Procs:
@@ -282,7 +298,7 @@ def main() -> int:
                 drop_plugins(root / "kong/declarative-config/kong.yml", ISSUE_CHAIN_DROPS)
             resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
             resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
-            gw = procs.start([sys.executable, "-m", "harness.gateway", "--root", str(root),
+            gw = procs.start([*gateway_argv(), "--root", str(root),
                               "--http-port", str(g_port), "--status-port", str(s_port),
                               "--log-dir", str(tmp / "logs"), *resolve,
                               *(["--no-plugins"] if args.no_plugins else [])], "1",

@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gateway_throughput import (  # noqa: E402
     ISSUE_CHAIN_DROPS, REPO, SERVICES, Procs, cpu_seconds, drop_plugins, free_port,
-    nginx_conf, print_log_tails, raised_limits_root, rss_mb, wait_http, wrk)
+    gateway_argv,
+    nginx_conf, pace_script, print_log_tails, raised_limits_root, rss_mb, wait_http, wrk)
 
 PROTO = REPO / "bench" / "prototype" / "hotpath_proxy.py"
 NGINX_LUA = REPO / "bench" / "prototype" / "nginx_lua"
@@ -93,6 +94,22 @@ http {{
     return path
 
 
+def latency_row(tmp: Path, rate: float, a_port: int,
+                targets: dict[str, tuple[int, int | None]], headers: dict[str, str]) -> None:
+    """p50 added over the upstream at one offered rate, for every case but B64."""
+    from gateway_latency import CONNECTIONS, paced
+
+    script = pace_script(tmp, "poisson", CONNECTIONS / rate * 1000)
+    _, direct, _ = paced(a_port, 3, headers, script)
+    cells = []
+    for name, (port, _) in targets.items():
+        if name != "nginx B64":
+            _, p50, _ = paced(port, 3, headers, script)
+            cells.append(f"{name} +{p50 - direct:.3f}")
+    print(f"p50 added at {rate:,.0f} rps offered (upstream alone {direct:.3f} ms): "
+          + "  ".join(cells), flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -106,7 +123,15 @@ def main() -> int:
     ap.add_argument("--nginx-lua", action="store_true",
                     help="add option 2: nginx + lua-nginx-module running the same chain "
                          "(apt-get install libnginx-mod-http-lua lua-resty-core lua-cjson)")
+    ap.add_argument("--latency", default="", metavar="RATES",
+                    help="after the rounds, the p50 each case adds to the upstream's at these "
+                         "offered rates (comma-separated requests/s; paced as "
+                         "gateway_latency.py does)")
     args = ap.parse_args()
+    try:
+        rates = [float(r) for r in args.latency.split(",")] if args.latency else []
+    except ValueError:
+        raise SystemExit(f"--latency: expected comma-separated numbers, got {args.latency!r}")
     from harness.tokens import dev_minter
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -148,7 +173,7 @@ def main() -> int:
                 g_port, s_port = free_port(), free_port()
                 resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
                 resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
-                gw = procs.start([sys.executable, "-m", "harness.gateway", "--root", str(root),
+                gw = procs.start([*gateway_argv(), "--root", str(root),
                                   "--http-port", str(g_port), "--status-port", str(s_port),
                                   "--log-dir", str(tmp / "logs"), *resolve], "1",
                                  tmp / "gateway.log", cwd=REPO)
@@ -186,6 +211,8 @@ def main() -> int:
                 rss = f"{rss_mb(pid):.1f}" if pid else "-"
                 print(f"{name:<17} {statistics.median(rps[name]):>8,.0f} {ratio:>7.3f} "
                       f"{per:>10} {rss:>7}")
+            for rate in rates:
+                latency_row(tmp, rate, a_port, targets, headers)
         except BaseException:
             print_log_tails(tmp, ("gateway.log", "proto-raw.out", "proto-lua.out",
                                   "proto-lua-noredis.out", "nginx-lua.out",

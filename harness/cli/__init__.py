@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kong": ("harness.cli.kong_cmd", "decK diff/sync against a running Kong"),
     "tenant": ("harness.cli.tenant_cmd", "onboard tenants"),
     "gateway": ("harness.cli.gateway_cmd", "run the reference gateway in the foreground"),
+    "build-gateway": ("harness.cli.build_cmd", "compile the reference gateway with mypyc "
+                      "(launchers run the build while it matches the sources)"),
 }
 
 _EXTRAS = {"locust": "load", "hdrh": "load", "matplotlib": "load", "docker": "deploy",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.gateway import build
 from harness.gateway.balancer import Balancer
 from harness.gateway.chain import Chain
 from harness.gateway.handler import Handler
@@ -171,8 +172,8 @@ def run(opts: GatewayOptions) -> int:
         # GC from re-scanning them in every full collection (latency spikes).
         gc.collect()
         gc.freeze()
-        log.info("reference gateway (kong/%s) replica %s listening: %s", server.runtime.version,
-                 opts.replica_id, server.ports)
+        log.info("reference gateway (kong/%s, %s build) replica %s listening: %s",
+                 server.runtime.version, build(), opts.replica_id, server.ports)
         await stop.wait()
         await server.stop()
         return 0

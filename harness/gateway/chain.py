@@ -74,7 +74,7 @@ class Chain:
                           "implementation yet; skipped", file=sys.stderr)
                 continue
             inst = cls(sp.plugin.config, runtime)
-            inst.scope = sp  # type: ignore[attr-defined]  # plugins may read their scope
+            inst.scope = sp
             self._instances[id(sp)] = inst
         consumers = sorted({sp.consumer for sp in gateway.plugins if sp.consumer})
         self.by_route: dict[str, RoutePlugins] = {

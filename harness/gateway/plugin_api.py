@@ -16,10 +16,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from harness.model import Consumer, Gateway, RouteView
+from mypy_extensions import mypyc_attr
+
+# Imported at run time, not only for type checking: a dataclass compiled by mypyc
+# (harness build-gateway) resolves its field types when the module loads.
+from harness.model import Consumer, Gateway, RouteView
 
 __all__ = ["Ctx", "Exit", "Headers", "Plugin", "Request", "Response"]
 
@@ -41,7 +44,7 @@ class Headers:
     @classmethod
     def from_parsed(cls, items: list[tuple[str, str]], lows: list[str]) -> Headers:
         """Adopt already lower-cased names (the data plane's parsers compute them once)."""
-        h = cls.__new__(cls)
+        h = cls()
         h._items = items
         h._low = lows
         h.dirty = False
@@ -251,6 +254,7 @@ class Ctx:
     response_source: str | None = None       # "service" | "kong" (prometheus `source`)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)   # lua_plugin() makes subclasses at run time
 class Plugin:
     """Base class of a plugin instance, built once per (plugin entity, config)."""
 
@@ -262,6 +266,9 @@ class Plugin:
         # registry, resolver, Lua VM); see harness.gateway.runtime.
         self.config = config
         self.runtime = runtime
+        # The kong.yml plugin entity (and its route/service/consumer) this instance
+        # serves; set by the chain that builds it.
+        self.scope: Any = None
 
     async def access(self, req: Request, ctx: Ctx) -> None:
         return None

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +36,7 @@ import yaml
 
 from harness.errors import StackError
 from harness.model import Gateway, load_gateway, load_yaml
+from harness.stack.gateway_build import gateway_launch
 from harness.stack.ports import free_port
 from harness.stack.process import ProcessRecord, signals_deferred, spawn, stop_all
 from harness.stack.readiness import HttpReady, Waiting, wait_all
@@ -165,6 +165,7 @@ def fault_gateways(root: Path, resolve: dict[str, str], variants: Sequence[Varia
         waits: list[Waiting] = []
         out: list[FaultGateway] = []
         resolve_args = [a for k, v in sorted(resolve.items()) for a in ("--resolve", f"{k}={v}")]
+        launch = gateway_launch()   # the build the stack's gateways run
         for i, v in enumerate(variants):
             work = Path(tempfile.mkdtemp(prefix="fault-gw-",
                                          dir=state.parent if state is not None else None))
@@ -176,7 +177,7 @@ def fault_gateways(root: Path, resolve: dict[str, str], variants: Sequence[Varia
             # Ctrl-C between the spawn and the record would orphan the gateway.
             with signals_deferred():
                 proc, rec = spawn("fault-gateway", [
-                    sys.executable, "-m", "harness.gateway", "--root", str(work / "root"),
+                    *launch.argv, "--root", str(work / "root"),
                     "--http-port", str(http), "--status-port", str(status),
                     "--log-dir", str(work / "logs"), "--replica-id", str(99 - i),
                     *resolve_args], log, cwd=root)

@@ -34,6 +34,7 @@ from harness.settings import Settings
 from harness.stack import tools
 from harness.stack.base import Endpoint, ServiceHealth
 from harness.stack.certs import generate, load_tls_env
+from harness.stack.gateway_build import gateway_launch
 from harness.stack.ports import free_port
 from harness.stack.process import ProcessRecord, alive, signals_deferred, spawn, stop_all
 from harness.stack.readiness import (
@@ -375,6 +376,8 @@ class NativeStack:
         resolve_args: list[str] = []
         for k, v in sorted(self._state.resolve.items()):
             resolve_args += ["--resolve", f"{k}={v}"]
+        launch = gateway_launch()
+        self._state.extra["gateway_build"] = launch.build
         for n in range(1, s.replicas + 1):
             name = f"gateway-{n}"
             first = n == 1
@@ -382,7 +385,7 @@ class NativeStack:
             https = (s.gateway_https_port if first else 0) or free_port()
             status = (s.gateway_status_port if first else 0) or free_port()
             ready = HttpReady(status, "/status")
-            self._launch(name, [sys.executable, "-m", "harness.gateway", "--root", str(s.root),
+            self._launch(name, [*launch.argv, "--root", str(s.root),
                                 "--http-port", str(http), "--https-port", str(https),
                                 "--status-port", str(status),
                                 "--log-dir", str(self.run_dir / "logs"),
@@ -467,6 +470,11 @@ class NativeStack:
         return Path(self._state.ca_file) if self._state.ca_file else None
 
 
+def gateway_version(build: str | None) -> str:
+    """The reports' gateway version: which build ran tells two runs' figures apart."""
+    return f"{KONG_VERSION} (emulated{', mypyc' if build == 'mypyc' else ''})"
+
+
 def target_from_state(run_dir: Path | None = None) -> Target:
     """A Target for the native stack running from run_dir (default: settings.run_dir)."""
     from harness.tokens import dev_minter
@@ -486,4 +494,5 @@ def target_from_state(run_dir: Path | None = None) -> Target:
                   status_url=eps["gateway-status"].url if "gateway-status" in eps else None,
                   prometheus_url=prom.url if prom else None,
                   gateway_impl="harness-reference-gateway",
-                  gateway_version=f"{KONG_VERSION} (emulated)", stack=stack)
+                  gateway_version=gateway_version(stack._state.extra.get("gateway_build")),
+                  stack=stack)

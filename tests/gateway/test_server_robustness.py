@@ -198,6 +198,7 @@ def test_tls_connections_with_changing_sni_and_pipelining_are_all_answered(tmp_p
     assert got == [200] * len(got) and len(got) == seen == sum(1 + i % 3 for i in range(24))
 
 
+@pytest.mark.patches_gateway
 def test_a_crash_inside_one_connection_closes_only_that_connection(tmp_path, monkeypatch, caplog):
     # The last-resort guard: an internal error is logged, that connection is
     # answered 400 (nothing sent yet) or dropped, and the gateway keeps serving.

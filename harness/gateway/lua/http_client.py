@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["HttpError", "HttpResult", "request_uri"]
@@ -25,7 +26,7 @@ class HttpError(Exception):
 HttpResult = tuple[int, dict[str, str | list[str]], bytes]
 
 
-async def _read(coro: object, timeout: float) -> bytes:
+async def _read(coro: object, timeout: float) -> Any:   # also awaits drain() (None)
     try:
         return await asyncio.wait_for(coro, timeout)  # type: ignore[arg-type]
     except asyncio.TimeoutError:

@@ -18,7 +18,7 @@ ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 ENTITY_NAMESPACE = uuid.UUID("6f1c1d5e-0c55-4a52-9f8e-6b0a1f1c2a10")
 
 
-class PluginCrash(RuntimeError):
+class PluginCrash(Exception):
     """A plugin failed the way a Lua `error()` fails in Kong: the data plane answers
     500 `An unexpected error occurred` through its nginx error handler."""
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 from harness.errors import ConfigError
 from harness.gateway.lua.http_client import HttpError, request_uri
@@ -30,6 +31,7 @@ _UNSUPPORTED = ("init_worker", "configure", "certificate", "rewrite", "response"
                 "body_filter", "preread")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)   # lua_plugin() subclasses it per plugin
 class LuaPlugin(Plugin):
     name: ClassVar[str]
     priority: ClassVar[int]

@@ -229,6 +229,7 @@ def test_redis_client_works_on_uvloop_like_the_gateway(redis_server):
     assert uvloop.run(go()) == [0, 0]
 
 
+@pytest.mark.patches_gateway
 def test_script_command_built_from_a_cached_frame_is_the_whole_encoding(monkeypatch):
     from harness.gateway.plugins import _redis
 

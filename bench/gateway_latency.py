@@ -1,0 +1,136 @@
+"""Latency the reference gateway adds, against the offered rate (method: perf-baselines.md).
+
+Same placement and set-up as gateway_throughput.py: upstream nginx, Redis and the
+gateway on CPU 1, wrk on CPU 0, production kong.yml with the tier limits raised.
+For each offered rate, wrk paces 20 connections with exponentially distributed
+waits (independent clients, see gateway_throughput.pace_script) first straight to
+the upstream, then through the gateway, and prints both p50s, the difference, the
+p90 through the gateway and the gateway's CPU time per request at that rate.
+
+If the added p50 grew with the rate, requests would be waiting for each other
+(queueing on the one event loop). If it stays flat, it is the cost of a request's
+own path through the gateway at that rate.
+
+    .venv/bin/python bench/gateway_latency.py [--chain issue|full|none]
+        [--rates 100,300,1000,2000] [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gateway_throughput import (  # noqa: E402
+    ISSUE_CHAIN_DROPS,
+    REPO,
+    SERVICES,
+    Procs,
+    cpu_seconds,
+    drop_plugins,
+    gateway_argv,
+    nginx_conf,
+    pace_script,
+    print_log_tails,
+    raised_limits_root,
+    wait_http,
+)
+
+from harness.stack.ports import free_port  # noqa: E402  (gateway_throughput put this tree first)
+
+CONNECTIONS = 20
+
+
+def paced(port: int, seconds: int, headers: dict[str, str], script: Path
+          ) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p90 ms) of one paced wrk run pinned to CPU 0."""
+    argv = ["taskset", "-c", "0", "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s",
+            "--latency", "-s", str(script)]
+    for k, v in headers.items():
+        argv += ["-H", f"{k}: {v}"]
+    argv.append(f"http://127.0.0.1:{port}/api/users/1")
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rps is None:
+        raise SystemExit(f"wrk failed: {out}")
+
+    def pct(p: int) -> float:
+        m = re.search(rf"\b{p}%\s+([\d.]+)(us|ms|s)\b", out)
+        assert m, out
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    return float(rps.group(1)), pct(50), pct(90)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--chain", choices=("issue", "full", "none"), default="issue",
+                    help="issue: the five plugins the issue names (default); full: kong.yml's "
+                         "route; none: the data plane alone (--no-plugins)")
+    ap.add_argument("--rates", default="100,300,1000,2000",
+                    help="offered rates, requests/s, comma-separated")
+    ap.add_argument("--seconds", type=int, default=3)
+    args = ap.parse_args()
+    try:
+        rates = [float(r) for r in args.rates.split(",")]
+    except ValueError:
+        raise SystemExit(f"--rates: expected comma-separated numbers, got {args.rates!r}")
+    for tool in ("nginx", "wrk", "redis-server", "taskset"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found on PATH")
+    from harness.tokens import dev_minter
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    procs = Procs()
+    with tempfile.TemporaryDirectory(prefix="harness-bench-lat-") as t:
+        tmp = Path(t)
+        try:
+            a_port, b_port, r_port, g_port, s_port = (free_port() for _ in range(5))
+            procs.start(["nginx", "-c", str(nginx_conf(tmp, a_port, b_port)), "-p", str(tmp)],
+                        "1", tmp / "nginx.log")
+            procs.start(["redis-server", "--port", str(r_port), "--bind", "127.0.0.1",
+                         "--save", "", "--appendonly", "no"], "1", tmp / "redis.log")
+            root = raised_limits_root(tmp)
+            if args.chain == "issue":
+                drop_plugins(root / "kong/declarative-config/kong.yml", ISSUE_CHAIN_DROPS)
+            resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
+            resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
+            gw = procs.start([*gateway_argv(), "--root", str(root),
+                              "--http-port", str(g_port), "--status-port", str(s_port),
+                              "--log-dir", str(tmp / "logs"), *resolve,
+                              *(["--no-plugins"] if args.chain == "none" else [])], "1",
+                             tmp / "gateway.log", cwd=REPO)
+            token = dev_minter().mint("acme", ttl=3000)
+            headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}"}
+            wait_http(f"http://127.0.0.1:{s_port}/status", {}, proc=gw)
+            wait_http(f"http://127.0.0.1:{g_port}/api/users/1", headers)
+            paced(g_port, 2, headers, pace_script(tmp, "poisson", 10.0))   # warm-up
+            print(f"chain: {args.chain}; {CONNECTIONS} connections, exponential waits; "
+                  "ms unless noted")
+            print(f"{'offered':>8} {'got':>7} {'p50 direct':>11} {'p50 gateway':>12} "
+                  f"{'added':>7} {'p90 gateway':>12} {'CPU/request':>12}")
+            for rate in rates:
+                script = pace_script(tmp, "poisson", CONNECTIONS / rate * 1000)
+                _, direct, _ = paced(a_port, args.seconds, headers, script)
+                u0, s0 = cpu_seconds(gw.pid)
+                rps, p50, p90 = paced(g_port, args.seconds, headers, script)
+                u1, s1 = cpu_seconds(gw.pid)
+                cpu_us = (u1 - u0 + s1 - s0) / max(1.0, rps * args.seconds) * 1e6
+                print(f"{rate:8.0f} {rps:7.0f} {direct:11.3f} {p50:12.3f} {p50 - direct:7.3f} "
+                      f"{p90:12.3f} {cpu_us:9.0f} us", flush=True)
+        except BaseException:
+            print_log_tails(tmp)
+            raise
+        finally:
+            procs.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
