@@ -29,8 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gateway_throughput import (  # noqa: E402
+    GatewayLaunch,
     ISSUE_CHAIN_DROPS, REPO, SERVICES, Procs, cpu_seconds, drop_plugins, free_port,
-    gateway_argv,
+    gateway_launch,
     nginx_conf, pace_script, print_log_tails, raised_limits_root, rss_mb, wait_http, wrk)
 
 PROTO = REPO / "bench" / "prototype" / "hotpath_proxy.py"
@@ -94,6 +95,14 @@ http {{
     return path
 
 
+def launch_build(mode: str) -> GatewayLaunch:
+    from harness.stack.gateway_build import gateway_launch as launch
+
+    if mode not in ("interpreted", "compiled"):
+        raise SystemExit(f"--gateway-builds: expected interpreted and/or compiled, got {mode!r}")
+    return launch(mode)
+
+
 def latency_row(tmp: Path, rate: float, a_port: int,
                 targets: dict[str, tuple[int, int | None]], headers: dict[str, str]) -> None:
     """p50 added over the upstream at one offered rate, for every case but B64."""
@@ -123,6 +132,9 @@ def main() -> int:
     ap.add_argument("--nginx-lua", action="store_true",
                     help="add option 2: nginx + lua-nginx-module running the same chain "
                          "(apt-get install libnginx-mod-http-lua lua-resty-core lua-cjson)")
+    ap.add_argument("--gateway-builds", default=None, metavar="BUILDS",
+                    help="run these builds of the reference gateway side by side "
+                         "(interpreted,compiled); default: the one HARNESS_GATEWAY_BUILD picks")
     ap.add_argument("--latency", default="", metavar="RATES",
                     help="after the rounds, the p50 each case adds to the upstream's at these "
                          "offered rates (comma-separated requests/s; paced as "
@@ -169,16 +181,20 @@ def main() -> int:
                                                                     root, args.chain)),
                                  "-p", str(tmp / "nginx-lua")], "1", tmp / "nginx-lua.out")
                 targets["nginx-lua"] = (port, p.pid)
-            if not args.no_gateway:
+            builds = ([] if args.no_gateway else
+                      [gateway_launch()] if args.gateway_builds is None else
+                      [launch_build(b) for b in args.gateway_builds.split(",")])
+            for launch in builds:
                 g_port, s_port = free_port(), free_port()
                 resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
                 resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
-                gw = procs.start([*gateway_argv(), "--root", str(root),
+                name = "gateway" if len(builds) == 1 else f"gateway-{launch.build}"
+                gw = procs.start([*launch.argv, "--root", str(root),
                                   "--http-port", str(g_port), "--status-port", str(s_port),
-                                  "--log-dir", str(tmp / "logs"), *resolve], "1",
-                                 tmp / "gateway.log", cwd=REPO)
+                                  "--log-dir", str(tmp / f"logs-{name}"), *resolve], "1",
+                                 tmp / f"{name}.log", cwd=REPO)
                 wait_http(f"http://127.0.0.1:{s_port}/status", {}, proc=gw)
-                targets["gateway"] = (g_port, gw.pid)
+                targets[name] = (g_port, gw.pid)
             for name, (port, _) in targets.items():
                 body = wait_http(f"http://127.0.0.1:{port}/api/users/1", headers)
                 assert body == b'{"ok":true}', (name, body)
@@ -214,7 +230,7 @@ def main() -> int:
             for rate in rates:
                 latency_row(tmp, rate, a_port, targets, headers)
         except BaseException:
-            print_log_tails(tmp, ("gateway.log", "proto-raw.out", "proto-lua.out",
+            print_log_tails(tmp, ("gateway.log", "gateway-interpreted.log", "gateway-mypyc.log", "proto-raw.out", "proto-lua.out",
                                   "proto-lua-noredis.out", "nginx-lua.out",
                                   "nginx-lua/error.log", "nginx-error.log"))
             raise

@@ -136,16 +136,42 @@ def build(progress: Callable[[str], None] = print) -> Path:
                 (shutil.rmtree if entry.is_dir() else Path.unlink)(entry)
         (tmp / _STAMP).write_text(f"digest {key}\npython {sys.version.split()[0]}\n"
                                   f"mypy {_mypy_version()}\nmodules {len(modules)}\n")
-        os.replace(tmp, dest)
+        install(tmp, dest)
     except BaseException:
         if not (dest / _STAMP).is_file():
             progress(f"gateway build failed; its files are kept in {tmp}")
         raise
     for other in root.iterdir():   # one build per checkout is enough
-        if other.name != key and other.is_dir() and not other.name.startswith(".tmp-"):
-            shutil.rmtree(other, ignore_errors=True)
+        if other.name == key:
+            continue
+        if other.name.startswith(".tmp-"):   # an interrupted build's, once its process is gone
+            pid = other.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
+        shutil.rmtree(other, ignore_errors=True)
     progress(f"built in {time.monotonic() - started:.0f} s: {dest}")
     return dest
+
+
+def install(tmp: Path, dest: Path) -> None:
+    """Rename a finished build into place. Another process may have installed the same
+    build meanwhile (two bootstraps at once): then its build stays and ours goes."""
+    try:
+        os.replace(tmp, dest)
+    except OSError:
+        if not (dest / _STAMP).is_file():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,20 @@ def test_a_current_build_is_named_to_the_process(monkeypatch, tmp_path):
     assert gb.gateway_launch("interpreted").build == "interpreted"
 
 
+def test_installing_a_build_that_another_process_installed_keeps_theirs(tmp_path):
+    dest, ours = tmp_path / "abc", tmp_path / ".tmp-abc-1"
+    for d, who in ((dest, "theirs"), (ours, "ours")):
+        d.mkdir()
+        (d / "BUILT").write_text(who)
+    gb.install(ours, dest)
+    assert (dest / "BUILT").read_text() == "theirs" and not ours.exists()
+    fresh = tmp_path / ".tmp-def-1"
+    fresh.mkdir()
+    (fresh / "BUILT").write_text("ours")
+    gb.install(fresh, tmp_path / "def")
+    assert (tmp_path / "def" / "BUILT").read_text() == "ours"
+
+
 def test_the_build_serves_requests_and_says_it_is_compiled(tmp_path):
     """The real build (scripts/bootstrap makes it): one process, a Kong 404 and its log line."""
     if gb.current_build() is None:
