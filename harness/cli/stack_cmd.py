@@ -57,6 +57,12 @@ def _up(stack: NativeStack, foreground: bool) -> int:
     t0 = time.monotonic()
     stack.start()
     print(f"native stack ready in {time.monotonic() - t0:.2f}s (run dir {stack.run_dir})")
+    if stack.gateway_build == "interpreted":
+        # Usually an edit since the last build: say so, figures depend on it.
+        print("reference gateway: interpreted (no mypyc build of this source tree; "
+              "`harness build-gateway` makes one, ~100 s)")
+    elif stack.gateway_build:
+        print(f"reference gateway: {stack.gateway_build} build")
     _status(stack)
     if not foreground:
         print("`harness down` stops it.")

@@ -462,6 +462,12 @@ class NativeStack:
 
     # -- for others -------------------------------------------------------
     @property
+    def gateway_build(self) -> str | None:
+        """Which build the gateways run ("mypyc" or "interpreted"); None without gateways."""
+        build = self._state.extra.get("gateway_build")
+        return str(build) if build is not None else None
+
+    @property
     def resolve_map(self) -> dict[str, str]:
         return dict(self._state.resolve)
 
@@ -494,5 +500,5 @@ def target_from_state(run_dir: Path | None = None) -> Target:
                   status_url=eps["gateway-status"].url if "gateway-status" in eps else None,
                   prometheus_url=prom.url if prom else None,
                   gateway_impl="harness-reference-gateway",
-                  gateway_version=gateway_version(stack._state.extra.get("gateway_build")),
+                  gateway_version=gateway_version(stack.gateway_build),
                   stack=stack)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -127,3 +129,23 @@ def test_the_build_serves_requests_and_says_it_is_compiled(tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
     assert "(kong/3.9.1, mypyc build)" in log.read_text()
+
+
+def test_up_says_which_build_its_gateways_run_and_reports_name_it():
+    """HARNESS_GATEWAY_BUILD reaches `harness up`'s gateways, its output and the target."""
+    from harness.stack.native import NativeStack, target_from_state
+
+    # Not pytest's tmp_path: its parents are mode 700 and PostgreSQL runs as `postgres`.
+    run_dir = Path(tempfile.mkdtemp(prefix="harness-build-test-"))
+    env = {**os.environ, gb.ENV: "interpreted", "HARNESS_PROMETHEUS": "false"}
+    cmd = [sys.executable, "-m", "harness"]
+    try:
+        up = subprocess.run([*cmd, "up", "--run-dir", str(run_dir)], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+        assert up.returncode == 0, up.stderr
+        assert "reference gateway: interpreted (no mypyc build" in up.stdout
+        assert target_from_state(run_dir).gateway_version == "3.9.1 (emulated)"
+        assert "interpreted build)" in (run_dir / "logs" / "gateway-1.log").read_text()
+    finally:
+        NativeStack.attach(run_dir).stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
