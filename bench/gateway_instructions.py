@@ -32,19 +32,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_throughput import (  # noqa: E402
-    REPO,
-    SERVICES,
-    Procs,
     ISSUE_CHAIN_DROPS,
-    drop_plugins,
+    REPO,
+    Procs,
     gateway_launch,
-    nginx_conf,
     print_log_tails,
-    raised_limits_root,
-    wait_http,
+    start_backends,
+    start_gateway,
 )
-
-from harness.stack.ports import free_port  # noqa: E402  (gateway_throughput put this tree first)
 
 PATH = "/api/users/1"
 
@@ -117,38 +112,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="harness-bench-ir-") as t:
         tmp = Path(t)
         try:
-            a_port, b_port, r_port, g_port, s_port = (free_port() for _ in range(5))
-            procs.start(["nginx", "-c", str(nginx_conf(tmp, a_port, b_port)), "-p", str(tmp)],
-                        "0-1", tmp / "nginx.log")
-            procs.start(["redis-server", "--port", str(r_port), "--bind", "127.0.0.1",
-                         "--save", "", "--appendonly", "no"], "0-1", tmp / "redis.log")
-            root = raised_limits_root(tmp)
             drops = set(args.without) | (ISSUE_CHAIN_DROPS if args.chain == "issue" else set())
-            if drops:
-                drop_plugins(root / "kong/declarative-config/kong.yml", drops)
+            be = start_backends(procs, tmp, drops, cpu="0-1")
             if args.rl_local:
-                kong_yml = root / "kong/declarative-config/kong.yml"
+                kong_yml = be.root / "kong/declarative-config/kong.yml"
                 text, n = re.subn(r"\bpolicy: redis\b", "policy: local", kong_yml.read_text())
                 if n == 0:
                     raise SystemExit(f"{kong_yml}: no 'policy: redis' to switch to local")
                 kong_yml.write_text(text)
-            resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
-            resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
             out = tmp / "callgrind.out"
             # No env(1) in front: valgrind would follow it only by --trace-children.
             launch = gateway_launch()
             os.environ.update(launch.env)
-            gw = procs.start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                              "--dump-instr=no", "--compress-strings=no",
-                              *launch.command, "--root", str(root),
-                              "--http-port", str(g_port), "--status-port", str(s_port),
-                              "--log-dir", str(tmp / "logs"), *resolve,
-                              *(["--no-plugins"] if args.no_plugins else [])], "0-1",
-                             tmp / "gateway.log", cwd=REPO)
+            gw, g_port = start_gateway(
+                procs, tmp, be, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                                 "--dump-instr=no", "--compress-strings=no", *launch.command],
+                extra=("--no-plugins",) if args.no_plugins else (), cpu="0-1",
+                ready_timeout=180)
             token = dev_minter().mint("acme", ttl=3000)
             headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}",
                        "User-Agent": "bench", "Accept": "*/*"}
-            wait_http(f"http://127.0.0.1:{s_port}/status", {}, timeout=180, proc=gw)
             asyncio.run(load(g_port, headers, 300, args.connections))   # warm-up
             subprocess.run(["callgrind_control", "--zero", str(gw.pid)], check=True,
                            capture_output=True, timeout=60)

@@ -29,20 +29,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_throughput import (  # noqa: E402
     ISSUE_CHAIN_DROPS,
-    REPO,
-    SERVICES,
     Procs,
     cpu_seconds,
-    drop_plugins,
     gateway_argv,
-    nginx_conf,
     pace_script,
     print_log_tails,
-    raised_limits_root,
+    start_backends,
+    start_gateway,
     wait_http,
 )
-
-from harness.stack.ports import free_port  # noqa: E402  (gateway_throughput put this tree first)
 
 CONNECTIONS = 20
 
@@ -91,24 +86,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="harness-bench-lat-") as t:
         tmp = Path(t)
         try:
-            a_port, b_port, r_port, g_port, s_port = (free_port() for _ in range(5))
-            procs.start(["nginx", "-c", str(nginx_conf(tmp, a_port, b_port)), "-p", str(tmp)],
-                        "1", tmp / "nginx.log")
-            procs.start(["redis-server", "--port", str(r_port), "--bind", "127.0.0.1",
-                         "--save", "", "--appendonly", "no"], "1", tmp / "redis.log")
-            root = raised_limits_root(tmp)
-            if args.chain == "issue":
-                drop_plugins(root / "kong/declarative-config/kong.yml", ISSUE_CHAIN_DROPS)
-            resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
-            resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
-            gw = procs.start([*gateway_argv(), "--root", str(root),
-                              "--http-port", str(g_port), "--status-port", str(s_port),
-                              "--log-dir", str(tmp / "logs"), *resolve,
-                              *(["--no-plugins"] if args.chain == "none" else [])], "1",
-                             tmp / "gateway.log", cwd=REPO)
+            be = start_backends(procs, tmp, ISSUE_CHAIN_DROPS if args.chain == "issue" else set())
+            a_port = be.a_port
+            gw, g_port = start_gateway(procs, tmp, be, gateway_argv(),
+                                       extra=("--no-plugins",) if args.chain == "none" else ())
             token = dev_minter().mint("acme", ttl=3000)
             headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}"}
-            wait_http(f"http://127.0.0.1:{s_port}/status", {}, proc=gw)
             wait_http(f"http://127.0.0.1:{g_port}/api/users/1", headers)
             paced(g_port, 2, headers, pace_script(tmp, "poisson", 10.0))   # warm-up
             print(f"chain: {args.chain}; {CONNECTIONS} connections, exponential waits; "

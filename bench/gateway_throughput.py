@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,6 +155,48 @@ def drop_plugins(kong_yml: Path, names: set[str]) -> None:
                 if "plugins" in route:
                     route["plugins"] = keep(route["plugins"])
     kong_yml.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+@dataclass(frozen=True)
+class Backends:
+    """What every gateway bench starts first (servers on `cpu`): one nginx serving upstream A
+    (a_port) and the reference proxy B64 (b_port), Redis (r_port), and `root`, a copy of
+    kong/ with the tier limits raised; `resolve` maps kong.yml's upstreams onto them."""
+
+    a_port: int
+    b_port: int
+    r_port: int
+    root: Path
+    resolve: list[str]
+
+
+def start_backends(procs: Procs, tmp: Path, drops: set[str] | frozenset[str] = frozenset(),
+                   cpu: str = "1") -> Backends:
+    a_port, b_port, r_port = free_port(), free_port(), free_port()
+    procs.start(["nginx", "-c", str(nginx_conf(tmp, a_port, b_port)), "-p", str(tmp)], cpu,
+                tmp / "nginx.log")
+    procs.start(["redis-server", "--port", str(r_port), "--bind", "127.0.0.1",
+                 "--save", "", "--appendonly", "no"], cpu, tmp / "redis.log")
+    root = raised_limits_root(tmp)
+    if drops:
+        drop_plugins(root / "kong/declarative-config/kong.yml", set(drops))
+    resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
+    resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
+    return Backends(a_port, b_port, r_port, root, resolve)
+
+
+def start_gateway(procs: Procs, tmp: Path, be: Backends, argv: list[str],
+                  name: str = "gateway", extra: tuple[str, ...] = (), cpu: str = "1",
+                  ready_timeout: float = 30) -> tuple[subprocess.Popen[bytes], int]:
+    """A gateway process over `be`, ready (its /status answers): (process, proxy port).
+    Its log is <tmp>/<name>.log."""
+    g_port, s_port = free_port(), free_port()
+    logs = tmp / ("logs" if name == "gateway" else f"logs-{name}")
+    gw = procs.start([*argv, "--root", str(be.root), "--http-port", str(g_port),
+                      "--status-port", str(s_port), "--log-dir", str(logs), *be.resolve,
+                      *extra], cpu, tmp / f"{name}.log", cwd=REPO)
+    wait_http(f"http://127.0.0.1:{s_port}/status", {}, timeout=ready_timeout, proc=gw)
+    return gw, g_port
 
 
 def wrk(port: int, seconds: float, headers: dict[str, str], conns: int = 50,
@@ -287,25 +330,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="harness-bench-gw-") as t:
         tmp = Path(t)
         try:
-            a_port, b_port, r_port = free_port(), free_port(), free_port()
-            g_port, s_port = free_port(), free_port()
-            procs.start(["nginx", "-c", str(nginx_conf(tmp, a_port, b_port)),
-                         "-p", str(tmp)], "1", tmp / "nginx.log")
-            procs.start(["redis-server", "--port", str(r_port), "--bind", "127.0.0.1",
-                         "--save", "", "--appendonly", "no"], "1", tmp / "redis.log")
-            root = raised_limits_root(tmp)
-            if args.chain == "issue":
-                drop_plugins(root / "kong/declarative-config/kong.yml", ISSUE_CHAIN_DROPS)
-            resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
-            resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
-            gw = procs.start([*gateway_argv(), "--root", str(root),
-                              "--http-port", str(g_port), "--status-port", str(s_port),
-                              "--log-dir", str(tmp / "logs"), *resolve,
-                              *(["--no-plugins"] if args.no_plugins else [])], "1",
-                             tmp / "gateway.log", cwd=REPO)
+            be = start_backends(procs, tmp, ISSUE_CHAIN_DROPS if args.chain == "issue" else set())
+            a_port, b_port = be.a_port, be.b_port
+            gw, g_port = start_gateway(procs, tmp, be, gateway_argv(),
+                                       extra=("--no-plugins",) if args.no_plugins else ())
             token = dev_minter().mint("acme", ttl=3000)
             headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}"}
-            wait_http(f"http://127.0.0.1:{s_port}/status", {}, proc=gw)
             body = wait_http(f"http://127.0.0.1:{g_port}/api/users/1", headers)
             assert body == b'{"ok":true}', body
             wait_http(f"http://127.0.0.1:{b_port}/api/users/1", {})

@@ -30,9 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gateway_throughput import (  # noqa: E402
     GatewayLaunch,
-    ISSUE_CHAIN_DROPS, REPO, SERVICES, Procs, cpu_seconds, drop_plugins, free_port,
-    gateway_launch,
-    nginx_conf, pace_script, print_log_tails, raised_limits_root, rss_mb, wait_http, wrk)
+    ISSUE_CHAIN_DROPS, REPO, Procs, cpu_seconds, free_port, gateway_launch, pace_script,
+    print_log_tails, rss_mb, start_backends, start_gateway, wait_http, wrk)
 
 PROTO = REPO / "bench" / "prototype" / "hotpath_proxy.py"
 NGINX_LUA = REPO / "bench" / "prototype" / "nginx_lua"
@@ -151,14 +150,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="harness-bench-proto-") as t:
         tmp = Path(t)
         try:
-            a_port, b_port, r_port = free_port(), free_port(), free_port()
-            procs.start(["nginx", "-c", str(nginx_conf(tmp, a_port, b_port)), "-p", str(tmp)],
-                        "1", tmp / "nginx.log")
-            procs.start(["redis-server", "--port", str(r_port), "--bind", "127.0.0.1",
-                         "--save", "", "--appendonly", "no"], "1", tmp / "redis.log")
-            root = raised_limits_root(tmp)
-            if args.chain == "issue":
-                drop_plugins(root / "kong/declarative-config/kong.yml", ISSUE_CHAIN_DROPS)
+            be = start_backends(procs, tmp, ISSUE_CHAIN_DROPS if args.chain == "issue" else set())
+            a_port, b_port, r_port, root = be.a_port, be.b_port, be.r_port, be.root
             token = dev_minter().mint("acme", ttl=3000)
             headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}"}
             targets: dict[str, tuple[int, int | None]] = {"nginx B64": (b_port, None)}
@@ -185,15 +178,8 @@ def main() -> int:
                       [gateway_launch()] if args.gateway_builds is None else
                       [launch_build(b) for b in args.gateway_builds.split(",")])
             for launch in builds:
-                g_port, s_port = free_port(), free_port()
-                resolve = [a for s in SERVICES for a in ("--resolve", f"{s}=127.0.0.1:{a_port}")]
-                resolve += ["--resolve", f"redis:6379=127.0.0.1:{r_port}"]
                 name = "gateway" if len(builds) == 1 else f"gateway-{launch.build}"
-                gw = procs.start([*launch.argv, "--root", str(root),
-                                  "--http-port", str(g_port), "--status-port", str(s_port),
-                                  "--log-dir", str(tmp / f"logs-{name}"), *resolve], "1",
-                                 tmp / f"{name}.log", cwd=REPO)
-                wait_http(f"http://127.0.0.1:{s_port}/status", {}, proc=gw)
+                gw, g_port = start_gateway(procs, tmp, be, launch.argv, name)
                 targets[name] = (g_port, gw.pid)
             for name, (port, _) in targets.items():
                 body = wait_http(f"http://127.0.0.1:{port}/api/users/1", headers)

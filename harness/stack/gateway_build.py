@@ -33,9 +33,10 @@ from pathlib import Path
 
 import harness
 from harness.errors import ConfigError, StackError
+from harness.gateway import KONG_VERSION
 
 __all__ = ["GatewayLaunch", "build", "build_root", "compiled_modules", "current_build",
-           "digest", "gateway_launch"]
+           "digest", "gateway_launch", "gateway_version"]
 
 ENV = "HARNESS_GATEWAY_BUILD"
 PATH_ENV = "HARNESS_GATEWAY_BUILD_PATH"   # read by harness/__init__.py
@@ -151,6 +152,11 @@ def build(progress: Callable[[str], None] = print) -> Path:
         shutil.rmtree(other, ignore_errors=True)
     progress(f"built in {time.monotonic() - started:.0f} s: {dest}")
     return dest
+
+
+def gateway_version(build: str | None) -> str:
+    """The reports' gateway version: which build ran tells two runs' figures apart."""
+    return f"{KONG_VERSION} (emulated{', mypyc' if build == 'mypyc' else ''})"
 
 
 def install(tmp: Path, dest: Path) -> None:

@@ -28,13 +28,12 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
 from harness.errors import StackAlreadyRunning, StackError
-from harness.gateway import KONG_VERSION
 from harness.model import Gateway, load_gateway
 from harness.settings import Settings
 from harness.stack import tools
 from harness.stack.base import Endpoint, ServiceHealth
 from harness.stack.certs import generate, load_tls_env
-from harness.stack.gateway_build import gateway_launch
+from harness.stack.gateway_build import gateway_launch, gateway_version
 from harness.stack.ports import free_port
 from harness.stack.process import ProcessRecord, alive, signals_deferred, spawn, stop_all
 from harness.stack.readiness import (
@@ -474,11 +473,6 @@ class NativeStack:
     @property
     def ca_file(self) -> Path | None:
         return Path(self._state.ca_file) if self._state.ca_file else None
-
-
-def gateway_version(build: str | None) -> str:
-    """The reports' gateway version: which build ran tells two runs' figures apart."""
-    return f"{KONG_VERSION} (emulated{', mypyc' if build == 'mypyc' else ''})"
 
 
 def target_from_state(run_dir: Path | None = None) -> Target:
