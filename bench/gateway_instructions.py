@@ -23,10 +23,8 @@ import asyncio
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,9 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_throughput import (  # noqa: E402
     ISSUE_CHAIN_DROPS,
     REPO,
-    Procs,
+    bench_servers,
     gateway_launch,
-    print_log_tails,
     start_backends,
     start_gateway,
 )
@@ -99,68 +96,57 @@ def main() -> int:
     ap.add_argument("--keep", type=Path, default=None,
                     help="copy the callgrind dump here (read it with callgrind_annotate)")
     args = ap.parse_args()
-    for tool in ("nginx", "redis-server", "valgrind", "callgrind_control"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found on PATH (apt-get install valgrind nginx-light "
-                             "redis-server)")
     sys.path.insert(0, str(REPO))
     from harness.tokens import dev_minter
 
-    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C so `finally` stops every server.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    procs = Procs()
-    with tempfile.TemporaryDirectory(prefix="harness-bench-ir-") as t:
-        tmp = Path(t)
-        try:
-            drops = set(args.without) | (ISSUE_CHAIN_DROPS if args.chain == "issue" else set())
-            be = start_backends(procs, tmp, drops, cpu="0-1")
-            if args.rl_local:
-                kong_yml = be.root / "kong/declarative-config/kong.yml"
-                text, n = re.subn(r"\bpolicy: redis\b", "policy: local", kong_yml.read_text())
-                if n == 0:
-                    raise SystemExit(f"{kong_yml}: no 'policy: redis' to switch to local")
-                kong_yml.write_text(text)
-            out = tmp / "callgrind.out"
-            # No env(1) in front: valgrind would follow it only by --trace-children.
-            launch = gateway_launch()
-            os.environ.update(launch.env)
-            gw, g_port = start_gateway(
-                procs, tmp, be, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                                 "--dump-instr=no", "--compress-strings=no", *launch.command],
-                extra=("--no-plugins",) if args.no_plugins else (), cpu="0-1",
-                ready_timeout=180)
-            token = dev_minter().mint("acme", ttl=3000)
-            headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}",
-                       "User-Agent": "bench", "Accept": "*/*"}
-            asyncio.run(load(g_port, headers, 300, args.connections))   # warm-up
-            subprocess.run(["callgrind_control", "--zero", str(gw.pid)], check=True,
-                           capture_output=True, timeout=60)
-            t0 = time.monotonic()
-            ok = asyncio.run(load(g_port, headers, args.requests, args.connections))
-            took = time.monotonic() - t0
-            subprocess.run(["callgrind_control", "--dump", str(gw.pid)], check=True,
-                           capture_output=True, timeout=120)
-            dumps = sorted(tmp.glob("callgrind.out*"), key=lambda p: p.stat().st_mtime)
-            sent = args.requests // args.connections * args.connections
-            if ok != sent:
-                raise SystemExit(f"only {ok} of {sent} requests answered 200")
-            ir = total_ir(dumps[-1])
-            if args.keep is not None:
-                shutil.copyfile(dumps[-1], args.keep)
-            kind = ("data plane only" if args.no_plugins else
-                    "the issue's chain" if args.chain == "issue" else "full plugin chain")
-            if args.without:
-                kind += " without " + ", ".join(args.without)
-            if args.rl_local:
-                kind += " (rate-limiting policy local)"
-            print(f"{kind}: {ir / sent / 1000:,.1f} k instructions per request "
-                  f"({sent} requests, {args.connections} connections, {took:.0f} s under "
-                  "callgrind)")
-        except BaseException:
-            print_log_tails(tmp)
-            raise
-        finally:
-            procs.stop()
+    with bench_servers("harness-bench-ir-", ("nginx", "redis-server", "valgrind",
+                                             "callgrind_control"),
+                       hint=" (apt-get install valgrind nginx-light redis-server)"
+                       ) as (procs, tmp):
+        drops = set(args.without) | (ISSUE_CHAIN_DROPS if args.chain == "issue" else set())
+        be = start_backends(procs, tmp, drops, cpu="0-1")
+        if args.rl_local:
+            kong_yml = be.root / "kong/declarative-config/kong.yml"
+            text, n = re.subn(r"\bpolicy: redis\b", "policy: local", kong_yml.read_text())
+            if n == 0:
+                raise SystemExit(f"{kong_yml}: no 'policy: redis' to switch to local")
+            kong_yml.write_text(text)
+        out = tmp / "callgrind.out"
+        # No env(1) in front: valgrind would follow it only by --trace-children.
+        launch = gateway_launch()
+        os.environ.update(launch.env)
+        gw, g_port = start_gateway(
+            procs, tmp, be, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                             "--dump-instr=no", "--compress-strings=no", *launch.command],
+            extra=("--no-plugins",) if args.no_plugins else (), cpu="0-1",
+            ready_timeout=180)
+        token = dev_minter().mint("acme", ttl=3000)
+        headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}",
+                   "User-Agent": "bench", "Accept": "*/*"}
+        asyncio.run(load(g_port, headers, 300, args.connections))   # warm-up
+        subprocess.run(["callgrind_control", "--zero", str(gw.pid)], check=True,
+                       capture_output=True, timeout=60)
+        t0 = time.monotonic()
+        ok = asyncio.run(load(g_port, headers, args.requests, args.connections))
+        took = time.monotonic() - t0
+        subprocess.run(["callgrind_control", "--dump", str(gw.pid)], check=True,
+                       capture_output=True, timeout=120)
+        dumps = sorted(tmp.glob("callgrind.out*"), key=lambda p: p.stat().st_mtime)
+        sent = args.requests // args.connections * args.connections
+        if ok != sent:
+            raise SystemExit(f"only {ok} of {sent} requests answered 200")
+        ir = total_ir(dumps[-1])
+        if args.keep is not None:
+            shutil.copyfile(dumps[-1], args.keep)
+        kind = ("data plane only" if args.no_plugins else
+                "the issue's chain" if args.chain == "issue" else "full plugin chain")
+        if args.without:
+            kind += " without " + ", ".join(args.without)
+        if args.rl_local:
+            kind += " (rate-limiting policy local)"
+        print(f"{kind}: {ir / sent / 1000:,.1f} k instructions per request "
+              f"({sent} requests, {args.connections} connections, {took:.0f} s under "
+              "callgrind)")
     return 0
 
 

@@ -19,21 +19,17 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_throughput import (  # noqa: E402
     ISSUE_CHAIN_DROPS,
-    Procs,
+    bench_servers,
     cpu_seconds,
     gateway_argv,
     pace_script,
-    print_log_tails,
     start_backends,
     start_gateway,
     wait_http,
@@ -76,42 +72,30 @@ def main() -> int:
         rates = [float(r) for r in args.rates.split(",")]
     except ValueError:
         raise SystemExit(f"--rates: expected comma-separated numbers, got {args.rates!r}")
-    for tool in ("nginx", "wrk", "redis-server", "taskset"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found on PATH")
     from harness.tokens import dev_minter
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    procs = Procs()
-    with tempfile.TemporaryDirectory(prefix="harness-bench-lat-") as t:
-        tmp = Path(t)
-        try:
-            be = start_backends(procs, tmp, ISSUE_CHAIN_DROPS if args.chain == "issue" else set())
-            a_port = be.a_port
-            gw, g_port = start_gateway(procs, tmp, be, gateway_argv(),
-                                       extra=("--no-plugins",) if args.chain == "none" else ())
-            token = dev_minter().mint("acme", ttl=3000)
-            headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}"}
-            wait_http(f"http://127.0.0.1:{g_port}/api/users/1", headers)
-            paced(g_port, 2, headers, pace_script(tmp, "poisson", 10.0))   # warm-up
-            print(f"chain: {args.chain}; {CONNECTIONS} connections, exponential waits; "
-                  "ms unless noted")
-            print(f"{'offered':>8} {'got':>7} {'p50 direct':>11} {'p50 gateway':>12} "
-                  f"{'added':>7} {'p90 gateway':>12} {'CPU/request':>12}")
-            for rate in rates:
-                script = pace_script(tmp, "poisson", CONNECTIONS / rate * 1000)
-                _, direct, _ = paced(a_port, args.seconds, headers, script)
-                u0, s0 = cpu_seconds(gw.pid)
-                rps, p50, p90 = paced(g_port, args.seconds, headers, script)
-                u1, s1 = cpu_seconds(gw.pid)
-                cpu_us = (u1 - u0 + s1 - s0) / max(1.0, rps * args.seconds) * 1e6
-                print(f"{rate:8.0f} {rps:7.0f} {direct:11.3f} {p50:12.3f} {p50 - direct:7.3f} "
-                      f"{p90:12.3f} {cpu_us:9.0f} us", flush=True)
-        except BaseException:
-            print_log_tails(tmp)
-            raise
-        finally:
-            procs.stop()
+    with bench_servers("harness-bench-lat-") as (procs, tmp):
+        be = start_backends(procs, tmp, ISSUE_CHAIN_DROPS if args.chain == "issue" else set())
+        a_port = be.a_port
+        gw, g_port = start_gateway(procs, tmp, be, gateway_argv(),
+                                   extra=("--no-plugins",) if args.chain == "none" else ())
+        token = dev_minter().mint("acme", ttl=3000)
+        headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}"}
+        wait_http(f"http://127.0.0.1:{g_port}/api/users/1", headers)
+        paced(g_port, 2, headers, pace_script(tmp, "poisson", 10.0))   # warm-up
+        print(f"chain: {args.chain}; {CONNECTIONS} connections, exponential waits; "
+              "ms unless noted")
+        print(f"{'offered':>8} {'got':>7} {'p50 direct':>11} {'p50 gateway':>12} "
+              f"{'added':>7} {'p90 gateway':>12} {'CPU/request':>12}")
+        for rate in rates:
+            script = pace_script(tmp, "poisson", CONNECTIONS / rate * 1000)
+            _, direct, _ = paced(a_port, args.seconds, headers, script)
+            u0, s0 = cpu_seconds(gw.pid)
+            rps, p50, p90 = paced(g_port, args.seconds, headers, script)
+            u1, s1 = cpu_seconds(gw.pid)
+            cpu_us = (u1 - u0 + s1 - s0) / max(1.0, rps * args.seconds) * 1e6
+            print(f"{rate:8.0f} {rps:7.0f} {direct:11.3f} {p50:12.3f} {p50 - direct:7.3f} "
+                  f"{p90:12.3f} {cpu_us:9.0f} us", flush=True)
     return 0
 
 

@@ -33,6 +33,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,6 +225,31 @@ def wrk(port: int, seconds: float, headers: dict[str, str], conns: int = 50,
     return rps, p50
 
 
+@contextmanager
+def bench_servers(prefix: str, tools: tuple[str, ...] = ("nginx", "wrk", "redis-server",
+                                                          "taskset"),
+                  tails: tuple[str, ...] = ("gateway.log", "nginx-error.log", "redis.log"),
+                  hint: str = "") -> Iterator[tuple[Procs, Path]]:
+    """(procs, a temporary directory) for one bench run: the tools it needs are checked
+    first; on the way out every server is stopped, and a failed run prints the tails of
+    `tails` (the servers' logs) to say why. SIGTERM (a CI timeout, `kill`) unwinds like
+    Ctrl-C."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found on PATH{hint}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    procs = Procs()
+    with tempfile.TemporaryDirectory(prefix=prefix) as t:
+        tmp = Path(t)
+        try:
+            yield procs, tmp
+        except BaseException:
+            print_log_tails(tmp, tails)
+            raise
+        finally:
+            procs.stop()
+
+
 def print_log_tails(tmp: Path, names: tuple[str, ...] = ("gateway.log", "nginx-error.log",
                                                          "redis.log")) -> None:
     """The last lines of the servers' logs, on stderr (a failed run says why)."""
@@ -319,70 +346,57 @@ def main() -> int:
     ap.add_argument("--profile", type=Path, default=None,
                     help="write a py-spy profile of the gateway (speedscope JSON) to this file")
     args = ap.parse_args()
-    for tool in ("nginx", "wrk", "redis-server", "taskset"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found on PATH")
     from harness.tokens import dev_minter
 
-    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C so `finally` stops every server.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    procs = Procs()
-    with tempfile.TemporaryDirectory(prefix="harness-bench-gw-") as t:
-        tmp = Path(t)
-        try:
-            be = start_backends(procs, tmp, ISSUE_CHAIN_DROPS if args.chain == "issue" else set())
-            a_port, b_port = be.a_port, be.b_port
-            gw, g_port = start_gateway(procs, tmp, be, gateway_argv(),
-                                       extra=("--no-plugins",) if args.no_plugins else ())
-            token = dev_minter().mint("acme", ttl=3000)
-            headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}"}
-            body = wait_http(f"http://127.0.0.1:{g_port}/api/users/1", headers)
-            assert body == b'{"ok":true}', body
-            wait_http(f"http://127.0.0.1:{b_port}/api/users/1", {})
-            wrk(b_port, args.warmup, headers)
-            wrk(g_port, args.warmup, headers)
-            rows = []
-            cpu = served = system = 0.0
-            reads = writes = 0
-            spy = None
-            if args.profile is not None:
-                spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(gw.pid), "-o",
-                                        str(args.profile), "-f", "speedscope", "-r", "200",
-                                        "-d", str(round(args.rounds * args.seconds * 2 + 5))],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       start_new_session=True)
-            for i in range(args.rounds):
-                b_rps, b_p50 = wrk(b_port, args.seconds, headers)
-                (u0, s0), (r0, w0) = cpu_seconds(gw.pid), syscalls(gw.pid)
-                g_rps, g_p50 = wrk(g_port, args.seconds, headers)
-                u1, s1 = cpu_seconds(gw.pid)
-                cpu, system = cpu + u1 - u0 + s1 - s0, system + s1 - s0
-                r1, w1 = syscalls(gw.pid)
-                reads, writes = reads + r1 - r0, writes + w1 - w0
-                served += g_rps * max(1, round(args.seconds))
-                rows.append((b_rps, g_rps, g_rps / b_rps))
-                print(f"round {i + 1}: nginx B64 {b_rps:,.0f} rps (p50 {b_p50:.2f} ms)  "
-                      f"gateway {g_rps:,.0f} rps (p50 {g_p50:.2f} ms)  ratio {g_rps / b_rps:.3f}")
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)   # py-spy writes the profile on SIGINT
-                spy.wait(timeout=30)
-                print(f"profile written to {args.profile}")
-            b_med = statistics.median(r[0] for r in rows)
-            g_med = statistics.median(r[1] for r in rows)
-            ratio = statistics.median(r[2] for r in rows)
-            print(f"median: nginx B64 {b_med:,.0f} rps, gateway {g_med:,.0f} rps, "
-                  f"ratio {ratio:.3f} (budget >= 0.35)")
-            print(f"gateway CPU per request: {cpu / served * 1e6:.0f} us "
-                  f"({system / served * 1e6:.0f} us in the kernel; "
-                  f"{reads / served:.2f} reads + {writes / served:.2f} writes per request)")
-            for pacing in args.pacing:
-                half_load(pacing, g_med, tmp, a_port, g_port, args.seconds, headers)
-            print(f"gateway RSS {rss_mb(gw.pid):.1f} MB (budget <= 150 MB)")
-        except BaseException:
-            print_log_tails(tmp)
-            raise
-        finally:
-            procs.stop()
+    with bench_servers("harness-bench-gw-") as (procs, tmp):
+        be = start_backends(procs, tmp, ISSUE_CHAIN_DROPS if args.chain == "issue" else set())
+        a_port, b_port = be.a_port, be.b_port
+        gw, g_port = start_gateway(procs, tmp, be, gateway_argv(),
+                                   extra=("--no-plugins",) if args.no_plugins else ())
+        token = dev_minter().mint("acme", ttl=3000)
+        headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}"}
+        body = wait_http(f"http://127.0.0.1:{g_port}/api/users/1", headers)
+        assert body == b'{"ok":true}', body
+        wait_http(f"http://127.0.0.1:{b_port}/api/users/1", {})
+        wrk(b_port, args.warmup, headers)
+        wrk(g_port, args.warmup, headers)
+        rows = []
+        cpu = served = system = 0.0
+        reads = writes = 0
+        spy = None
+        if args.profile is not None:
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(gw.pid), "-o",
+                                    str(args.profile), "-f", "speedscope", "-r", "200",
+                                    "-d", str(round(args.rounds * args.seconds * 2 + 5))],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+        for i in range(args.rounds):
+            b_rps, b_p50 = wrk(b_port, args.seconds, headers)
+            (u0, s0), (r0, w0) = cpu_seconds(gw.pid), syscalls(gw.pid)
+            g_rps, g_p50 = wrk(g_port, args.seconds, headers)
+            u1, s1 = cpu_seconds(gw.pid)
+            cpu, system = cpu + u1 - u0 + s1 - s0, system + s1 - s0
+            r1, w1 = syscalls(gw.pid)
+            reads, writes = reads + r1 - r0, writes + w1 - w0
+            served += g_rps * max(1, round(args.seconds))
+            rows.append((b_rps, g_rps, g_rps / b_rps))
+            print(f"round {i + 1}: nginx B64 {b_rps:,.0f} rps (p50 {b_p50:.2f} ms)  "
+                  f"gateway {g_rps:,.0f} rps (p50 {g_p50:.2f} ms)  ratio {g_rps / b_rps:.3f}")
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)   # py-spy writes the profile on SIGINT
+            spy.wait(timeout=30)
+            print(f"profile written to {args.profile}")
+        b_med = statistics.median(r[0] for r in rows)
+        g_med = statistics.median(r[1] for r in rows)
+        ratio = statistics.median(r[2] for r in rows)
+        print(f"median: nginx B64 {b_med:,.0f} rps, gateway {g_med:,.0f} rps, "
+              f"ratio {ratio:.3f} (budget >= 0.35)")
+        print(f"gateway CPU per request: {cpu / served * 1e6:.0f} us "
+              f"({system / served * 1e6:.0f} us in the kernel; "
+              f"{reads / served:.2f} reads + {writes / served:.2f} writes per request)")
+        for pacing in args.pacing:
+            half_load(pacing, g_med, tmp, a_port, g_port, args.seconds, headers)
+        print(f"gateway RSS {rss_mb(gw.pid):.1f} MB (budget <= 150 MB)")
     return 0
 
 

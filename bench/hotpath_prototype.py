@@ -20,18 +20,15 @@ interleaved rounds, medians, CPU per request from /proc). Per round it measures:
 from __future__ import annotations
 
 import argparse
-import signal
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gateway_throughput import (  # noqa: E402
-    GatewayLaunch,
-    ISSUE_CHAIN_DROPS, REPO, Procs, cpu_seconds, free_port, gateway_launch, pace_script,
-    print_log_tails, rss_mb, start_backends, start_gateway, wait_http, wrk)
+    ISSUE_CHAIN_DROPS, REPO, GatewayLaunch, bench_servers, cpu_seconds, free_port,
+    gateway_launch, pace_script, rss_mb, start_backends, start_gateway, wait_http, wrk)
 
 PROTO = REPO / "bench" / "prototype" / "hotpath_proxy.py"
 NGINX_LUA = REPO / "bench" / "prototype" / "nginx_lua"
@@ -145,83 +142,75 @@ def main() -> int:
         raise SystemExit(f"--latency: expected comma-separated numbers, got {args.latency!r}")
     from harness.tokens import dev_minter
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    procs = Procs()
-    with tempfile.TemporaryDirectory(prefix="harness-bench-proto-") as t:
-        tmp = Path(t)
-        try:
-            be = start_backends(procs, tmp, ISSUE_CHAIN_DROPS if args.chain == "issue" else set())
-            a_port, b_port, r_port, root = be.a_port, be.b_port, be.r_port, be.root
-            token = dev_minter().mint("acme", ttl=3000)
-            headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}"}
-            targets: dict[str, tuple[int, int | None]] = {"nginx B64": (b_port, None)}
-            for mode in ("raw", "lua-noredis", "lua"):
-                port = free_port()
-                p = procs.start([sys.executable, str(PROTO), "--root", str(root), "--port",
-                                 str(port), "--upstream", f"127.0.0.1:{a_port}", "--redis",
-                                 f"127.0.0.1:{r_port}", "--log", str(tmp / f"proto-{mode}.log"),
-                                 "--mode", mode, "--chain", args.chain], "1",
-                                tmp / f"proto-{mode}.out", cwd=REPO)
-                targets[f"proto-{mode}"] = (port, p.pid)
-            if args.nginx_lua:
-                if not (LUA_MODULES / "ngx_http_lua_module.so").exists():
-                    raise SystemExit("--nginx-lua needs Debian's lua-nginx-module: apt-get "
-                                     "install libnginx-mod-http-lua lua-resty-core lua-cjson "
-                                     "(it replaces the luajit package, which scripts/bootstrap "
-                                     "installs; `apt-get install luajit` puts it back)")
-                port = free_port()
-                p = procs.start(["nginx", "-c", str(nginx_lua_conf(tmp, port, a_port, r_port,
-                                                                    root, args.chain)),
-                                 "-p", str(tmp / "nginx-lua")], "1", tmp / "nginx-lua.out")
-                targets["nginx-lua"] = (port, p.pid)
-            builds = ([] if args.no_gateway else
-                      [gateway_launch()] if args.gateway_builds is None else
-                      [launch_build(b) for b in args.gateway_builds.split(",")])
-            for launch in builds:
-                name = "gateway" if len(builds) == 1 else f"gateway-{launch.build}"
-                gw, g_port = start_gateway(procs, tmp, be, launch.argv, name)
-                targets[name] = (g_port, gw.pid)
-            for name, (port, _) in targets.items():
-                body = wait_http(f"http://127.0.0.1:{port}/api/users/1", headers)
-                assert body == b'{"ok":true}', (name, body)
-                wrk(port, args.warmup, headers)
-            if "nginx-lua" in targets:   # its CPU is the worker's, not the master's
-                import psutil
+    tails = ("gateway.log", "gateway-interpreted.log", "gateway-mypyc.log", "proto-raw.out",
+             "proto-lua.out", "proto-lua-noredis.out", "nginx-lua.out", "nginx-lua/error.log",
+             "nginx-error.log")
+    with bench_servers("harness-bench-proto-", tails=tails) as (procs, tmp):
+        be = start_backends(procs, tmp, ISSUE_CHAIN_DROPS if args.chain == "issue" else set())
+        a_port, b_port, r_port, root = be.a_port, be.b_port, be.r_port, be.root
+        token = dev_minter().mint("acme", ttl=3000)
+        headers = {"Host": "acme.app.example.com", "Authorization": f"Bearer {token}"}
+        targets: dict[str, tuple[int, int | None]] = {"nginx B64": (b_port, None)}
+        for mode in ("raw", "lua-noredis", "lua"):
+            port = free_port()
+            p = procs.start([sys.executable, str(PROTO), "--root", str(root), "--port",
+                             str(port), "--upstream", f"127.0.0.1:{a_port}", "--redis",
+                             f"127.0.0.1:{r_port}", "--log", str(tmp / f"proto-{mode}.log"),
+                             "--mode", mode, "--chain", args.chain], "1",
+                            tmp / f"proto-{mode}.out", cwd=REPO)
+            targets[f"proto-{mode}"] = (port, p.pid)
+        if args.nginx_lua:
+            if not (LUA_MODULES / "ngx_http_lua_module.so").exists():
+                raise SystemExit("--nginx-lua needs Debian's lua-nginx-module: apt-get "
+                                 "install libnginx-mod-http-lua lua-resty-core lua-cjson "
+                                 "(it replaces the luajit package, which scripts/bootstrap "
+                                 "installs; `apt-get install luajit` puts it back)")
+            port = free_port()
+            p = procs.start(["nginx", "-c", str(nginx_lua_conf(tmp, port, a_port, r_port,
+                                                                root, args.chain)),
+                             "-p", str(tmp / "nginx-lua")], "1", tmp / "nginx-lua.out")
+            targets["nginx-lua"] = (port, p.pid)
+        builds = ([] if args.no_gateway else
+                  [gateway_launch()] if args.gateway_builds is None else
+                  [launch_build(b) for b in args.gateway_builds.split(",")])
+        for launch in builds:
+            name = "gateway" if len(builds) == 1 else f"gateway-{launch.build}"
+            gw, g_port = start_gateway(procs, tmp, be, launch.argv, name)
+            targets[name] = (g_port, gw.pid)
+        for name, (port, _) in targets.items():
+            body = wait_http(f"http://127.0.0.1:{port}/api/users/1", headers)
+            assert body == b'{"ok":true}', (name, body)
+            wrk(port, args.warmup, headers)
+        if "nginx-lua" in targets:   # its CPU is the worker's, not the master's
+            import psutil
 
-                port, master = targets["nginx-lua"]
-                assert master is not None
-                targets["nginx-lua"] = (port, psutil.Process(master).children()[0].pid)
-            rps: dict[str, list[float]] = {n: [] for n in targets}
-            cpu: dict[str, float] = dict.fromkeys(targets, 0.0)
-            served: dict[str, float] = dict.fromkeys(targets, 0.0)
-            for i in range(args.rounds):
-                line = []
-                for name, (port, pid) in targets.items():
-                    c0 = sum(cpu_seconds(pid)) if pid else 0.0
-                    r, _ = wrk(port, args.seconds, headers)
-                    if pid:
-                        cpu[name] += sum(cpu_seconds(pid)) - c0
-                        served[name] += r * max(1, round(args.seconds))
-                    rps[name].append(r)
-                    line.append(f"{name} {r:,.0f}")
-                print(f"round {i + 1}: " + "  ".join(line), flush=True)
-            ref = rps["nginx B64"]
-            print(f"{'case':<17} {'rps':>8} {'x B64':>7} {'CPU us/req':>10} {'RSS MB':>7}")
-            for name, (_, pid) in targets.items():
-                ratio = statistics.median(r / b for r, b in zip(rps[name], ref))
-                per = f"{cpu[name] / served[name] * 1e6:.0f}" if pid else "-"
-                rss = f"{rss_mb(pid):.1f}" if pid else "-"
-                print(f"{name:<17} {statistics.median(rps[name]):>8,.0f} {ratio:>7.3f} "
-                      f"{per:>10} {rss:>7}")
-            for rate in rates:
-                latency_row(tmp, rate, a_port, targets, headers)
-        except BaseException:
-            print_log_tails(tmp, ("gateway.log", "gateway-interpreted.log", "gateway-mypyc.log", "proto-raw.out", "proto-lua.out",
-                                  "proto-lua-noredis.out", "nginx-lua.out",
-                                  "nginx-lua/error.log", "nginx-error.log"))
-            raise
-        finally:
-            procs.stop()
+            port, master = targets["nginx-lua"]
+            assert master is not None
+            targets["nginx-lua"] = (port, psutil.Process(master).children()[0].pid)
+        rps: dict[str, list[float]] = {n: [] for n in targets}
+        cpu: dict[str, float] = dict.fromkeys(targets, 0.0)
+        served: dict[str, float] = dict.fromkeys(targets, 0.0)
+        for i in range(args.rounds):
+            line = []
+            for name, (port, pid) in targets.items():
+                c0 = sum(cpu_seconds(pid)) if pid else 0.0
+                r, _ = wrk(port, args.seconds, headers)
+                if pid:
+                    cpu[name] += sum(cpu_seconds(pid)) - c0
+                    served[name] += r * max(1, round(args.seconds))
+                rps[name].append(r)
+                line.append(f"{name} {r:,.0f}")
+            print(f"round {i + 1}: " + "  ".join(line), flush=True)
+        ref = rps["nginx B64"]
+        print(f"{'case':<17} {'rps':>8} {'x B64':>7} {'CPU us/req':>10} {'RSS MB':>7}")
+        for name, (_, pid) in targets.items():
+            ratio = statistics.median(r / b for r, b in zip(rps[name], ref))
+            per = f"{cpu[name] / served[name] * 1e6:.0f}" if pid else "-"
+            rss = f"{rss_mb(pid):.1f}" if pid else "-"
+            print(f"{name:<17} {statistics.median(rps[name]):>8,.0f} {ratio:>7.3f} "
+                  f"{per:>10} {rss:>7}")
+        for rate in rates:
+            latency_row(tmp, rate, a_port, targets, headers)
     return 0
 
 
