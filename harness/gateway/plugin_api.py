@@ -36,19 +36,21 @@ class Headers:
     # are not dirty needs no scan for them (see wire.header_block).
     __slots__ = ("_items", "_low", "dirty")
 
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str]] = list(items)
-        self._low: list[str] = [k.lower() for k, _ in self._items]
+    def __init__(self, items: Iterable[tuple[str, str]] = (),
+                 _parsed_lows: list[str] | None = None) -> None:
+        if _parsed_lows is not None:   # from_parsed: adopt both lists as they are
+            self._items: list[tuple[str, str]] = items  # type: ignore[assignment]
+            self._low: list[str] = _parsed_lows
+            self.dirty = False
+            return
+        self._items = list(items)
+        self._low = [k.lower() for k, _ in self._items]
         self.dirty = True
 
     @classmethod
     def from_parsed(cls, items: list[tuple[str, str]], lows: list[str]) -> Headers:
         """Adopt already lower-cased names (the data plane's parsers compute them once)."""
-        h = cls()
-        h._items = items
-        h._low = lows
-        h.dirty = False
-        return h
+        return cls(items, lows)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         low = name.lower()

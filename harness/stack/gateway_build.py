@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped, unused-ignore]
+
 import harness
 from harness.errors import ConfigError, StackError
 from harness.gateway import KONG_VERSION
@@ -147,7 +149,7 @@ def build(progress: Callable[[str], None] = print) -> Path:
             continue
         if other.name.startswith(".tmp-"):   # an interrupted build's, once its process is gone
             pid = other.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and _alive(int(pid)):
+            if pid.isdigit() and psutil.pid_exists(int(pid)):
                 continue
         shutil.rmtree(other, ignore_errors=True)
     progress(f"built in {time.monotonic() - started:.0f} s: {dest}")
@@ -168,16 +170,6 @@ def install(tmp: Path, dest: Path) -> None:
         if not (dest / _STAMP).is_file():
             raise
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
